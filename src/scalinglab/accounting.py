@@ -1,0 +1,136 @@
+"""Parameter and FLOP accounting, in one place for our models and for Fermi estimates.
+
+Conventions (they match `scalinglab.models` exactly; a test checks it against torch):
+- Transformer: pre-LN blocks, linear layers without bias, LayerNorm with weight and no bias,
+  MLP width `d_ff` (4 * d_model by default). Per block 4*d^2 (attention) + 2*d*d_ff (MLP) + 2*d
+  (two LayerNorms); plus one final LayerNorm.
+- Non-embedding parameters exclude token and position embeddings and an untied output layer,
+  as in Kaplan et al. (2020).
+- Training FLOPs per token = 6 * N_nonembedding (forward + backward of every weight)
+  + 6 * n_layer * n_ctx * d_model (attention scores and weighted sum, Kaplan's 2*n_layer*n_ctx*d
+  forward, tripled for the backward) + 6 * d_model * vocab (the output layer).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from scalinglab import constants
+from scalinglab.errors import ScalinglabError
+
+
+@dataclass(frozen=True)
+class ParamCount:
+    """Parameters of one model: `total` includes embeddings, `nonembedding` does not."""
+
+    total: int
+    nonembedding: int
+
+    @property
+    def embedding(self) -> int:
+        return self.total - self.nonembedding
+
+
+def transformer_params(
+    n_layer: int,
+    d_model: int,
+    vocab_size: int,
+    n_ctx: int,
+    d_ff: int | None = None,
+    learned_positions: bool = True,
+    tied_embeddings: bool = False,
+) -> ParamCount:
+    """Exact parameter count of `scalinglab.models.transformer.Transformer`."""
+    d_ff = 4 * d_model if d_ff is None else d_ff
+    per_block = 4 * d_model * d_model + 2 * d_model * d_ff + 2 * d_model
+    nonembedding = n_layer * per_block + d_model  # + final LayerNorm
+    embedding = vocab_size * d_model
+    if learned_positions:
+        embedding += n_ctx * d_model
+    if not tied_embeddings:
+        embedding += vocab_size * d_model
+    return ParamCount(total=nonembedding + embedding, nonembedding=nonembedding)
+
+
+def transformer_flops_per_token(
+    n_layer: int, d_model: int, vocab_size: int, n_ctx: int, d_ff: int | None = None
+) -> float:
+    """Training FLOPs per token: weights, attention and the output layer (see module doc)."""
+    d_ff = 4 * d_model if d_ff is None else d_ff
+    weights = 6 * (n_layer * (4 * d_model * d_model + 2 * d_model * d_ff))
+    attention = 6 * n_layer * n_ctx * d_model
+    output_layer = 6 * d_model * vocab_size
+    return float(weights + attention + output_layer)
+
+
+def lstm_params(n_layer: int, d_model: int, vocab_size: int) -> ParamCount:
+    """Exact parameter count of `scalinglab.models.lstm.LSTMLanguageModel`.
+
+    Each torch LSTM layer has four gates with input and recurrent weights and two bias vectors:
+    4 * (2 * d^2 + 2 * d). Embedding and the (untied, bias-free) output layer are embeddings.
+    """
+    nonembedding = n_layer * 4 * (2 * d_model * d_model + 2 * d_model)
+    embedding = 2 * vocab_size * d_model
+    return ParamCount(total=nonembedding + embedding, nonembedding=nonembedding)
+
+
+def lstm_flops_per_token(n_layer: int, d_model: int, vocab_size: int) -> float:
+    """Training FLOPs per token of the LSTM: 6 per recurrent/input weight plus the output layer."""
+    return float(6 * n_layer * 8 * d_model * d_model + 6 * d_model * vocab_size)
+
+
+def kaplan_flops(params_nonembedding: float, tokens: float) -> float:
+    """Kaplan's approximation C = 6 * N * D, the one most papers fit against."""
+    return 6.0 * params_nonembedding * tokens
+
+
+# --- Fermi estimates ----------------------------------------------------------------------
+
+
+def fermi_params(n_layer: int, d_model: int) -> float:
+    """Non-embedding parameters of a standard transformer: 12 * n_layer * d_model^2."""
+    return 12.0 * n_layer * d_model * d_model
+
+
+def attention_flops_share(n_ctx: int, d_model: int) -> float:
+    """Attention FLOPs relative to weight FLOPs: (6*L*T*d) / (6*12*L*d^2) = T / (12 d)."""
+    return n_ctx / (12.0 * d_model)
+
+
+def gpu_spec(gpu: str) -> dict[str, float]:
+    """Peak bf16 FLOP/s and power of a named GPU (see `constants.GPUS`)."""
+    key = gpu.lower()
+    if key not in constants.GPUS:
+        raise ScalinglabError(f"unknown GPU {gpu!r}; choose one of {', '.join(constants.GPUS)}")
+    return constants.GPUS[key]
+
+
+def hardware_cost(
+    flops: float,
+    gpu: str,
+    mfu: float = 0.4,
+    n_gpus: int = 1,
+    price_per_gpu_hour: float | None = None,
+) -> dict[str, float | None]:
+    """GPU-hours, days on `n_gpus`, energy (kWh at the chip's board power) and cost of `flops`."""
+    if not 0 < mfu <= 1:
+        raise ScalinglabError(f"--mfu must be in (0, 1], got {mfu}")
+    if n_gpus < 1:
+        raise ScalinglabError(f"--n-gpus must be at least 1, got {n_gpus}")
+    spec = gpu_spec(gpu)
+    gpu_hours = flops / (spec["peak_flops"] * mfu) / constants.SECONDS_PER_HOUR
+    return {
+        "gpu": gpu.lower(),
+        "mfu": mfu,
+        "gpu_hours": gpu_hours,
+        "gpu_days": gpu_hours / 24.0,
+        "n_gpus": n_gpus,
+        "wall_days": gpu_hours / 24.0 / n_gpus,
+        "energy_kwh": gpu_hours * spec["power_watts"] / 1000.0,
+        "cost": None if price_per_gpu_hour is None else gpu_hours * price_per_gpu_hour,
+    }
+
+
+def pf_days(flops: float) -> float:
+    """FLOPs in petaflop/s-days (8.64e19 FLOPs)."""
+    return flops / constants.PF_DAY_FLOPS

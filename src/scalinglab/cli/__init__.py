@@ -1,0 +1,11 @@
+"""The `scalinglab` command line: each module below registers its commands on `app`."""
+
+from scalinglab.cli.app import app
+
+# Importing a command module registers its commands (one line per module, kept sorted).
+# isort: off
+# isort: on
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,163 @@
+"""The measurements table: one row per evaluation of one run, the seam of the whole lab.
+
+Columns: `run, family, params, params_nonembedding, tokens, flops, loss` (loss in nats per
+token), optionally `seed, lr, final, split` and anything else a source carries. Training writes
+it, users' CSV/Parquet files and published data are read into it, and every fit, bootstrap,
+backtest and report reads only it.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from scalinglab.errors import ScalinglabError
+
+COLUMNS = ("run", "family", "params", "params_nonembedding", "tokens", "flops", "loss")
+NUMERIC_COLUMNS = ("params", "params_nonembedding", "tokens", "flops", "loss")
+OPTIONAL_COLUMNS = ("seed", "lr", "final", "split")
+
+
+def parse_column_map(pairs: Iterable[str]) -> dict[str, str]:
+    """Parse `--map 'Source Name=ours'` options into {source: ours}."""
+    mapping: dict[str, str] = {}
+    for pair in pairs:
+        source, sep, target = pair.partition("=")
+        if not sep or not source.strip() or not target.strip():
+            raise ScalinglabError(f"--map expects 'SOURCE=COLUMN', got {pair!r}")
+        mapping[source.strip()] = target.strip()
+    return mapping
+
+
+def read_measurements(
+    path: str | Path, column_map: Mapping[str, str] | None = None
+) -> tuple[pd.DataFrame, list[str]]:
+    """Read a CSV or Parquet file into the measurements table.
+
+    Returns the validated table and notes about what was derived (e.g. tokens from flops), which
+    the caller should show the user. Raises `ScalinglabError` naming the file, column, row and
+    value for any bad input.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise ScalinglabError(f"{path}: no such file")
+    if path.is_dir():
+        raise ScalinglabError(f"{path}: is a directory, expected a CSV or Parquet file")
+    try:
+        if path.suffix.lower() in (".parquet", ".pq"):
+            raw = pd.read_parquet(path)
+        else:
+            raw = pd.read_csv(path)
+    except pd.errors.EmptyDataError:
+        raise ScalinglabError(f"{path}: the file is empty") from None
+    except (pd.errors.ParserError, UnicodeDecodeError, OSError, ValueError) as error:
+        first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error)
+        raise ScalinglabError(f"{path}: cannot be read as a table ({first_line})") from None
+    return to_measurements(raw, column_map, source=str(path))
+
+
+def to_measurements(
+    raw: pd.DataFrame, column_map: Mapping[str, str] | None = None, source: str = "table"
+) -> tuple[pd.DataFrame, list[str]]:
+    """Rename, derive and validate a raw table into the measurements table (see module doc)."""
+    if raw.empty:
+        raise ScalinglabError(f"{source}: the table has no rows")
+    column_map = dict(column_map or {})
+    for name in column_map:
+        if name not in raw.columns:
+            raise ScalinglabError(
+                f"{source}: --map names column {name!r}, which is not in the file"
+                + _suggestion(name, raw.columns)
+            )
+    table = raw.rename(columns=column_map).copy()
+    notes: list[str] = []
+
+    if "loss" not in table.columns:
+        raise ScalinglabError(f"{source}: missing column 'loss'" + _suggestion("loss", table.columns))
+    known = [c for c in ("params", "tokens", "flops") if c in table.columns]
+    if len(known) < 2:
+        missing = [c for c in ("params", "tokens", "flops") if c not in table.columns]
+        hint = "".join(_suggestion(c, table.columns) for c in missing)
+        raise ScalinglabError(
+            f"{source}: need two of the columns 'params', 'tokens', 'flops'; "
+            f"missing {', '.join(repr(c) for c in missing)}{hint}"
+        )
+    for column in ("params", "tokens", "flops", "loss", "params_nonembedding"):
+        if column in table.columns:
+            table[column] = _numeric_column(table[column], column, source)
+
+    if "tokens" not in table.columns:
+        table["tokens"] = table["flops"] / (6.0 * table["params"])
+        notes.append("no 'tokens' column: derived tokens = flops / (6 * params)")
+    if "flops" not in table.columns:
+        table["flops"] = 6.0 * table["params"] * table["tokens"]
+        notes.append("no 'flops' column: derived flops = 6 * params * tokens")
+    if "params" not in table.columns:
+        table["params"] = table["flops"] / (6.0 * table["tokens"])
+        notes.append("no 'params' column: derived params = flops / (6 * tokens)")
+    if "params_nonembedding" not in table.columns:
+        table["params_nonembedding"] = table["params"]
+        notes.append("no 'params_nonembedding' column: using 'params' (embeddings included)")
+    if "family" not in table.columns:
+        table["family"] = Path(source).stem if source != "table" else "runs"
+    if "run" not in table.columns:
+        # Without run ids each row is its own run (final losses, as in published tables).
+        table["run"] = [f"row{i}" for i in range(len(table))]
+    table["run"] = table["run"].astype(str)
+    table["family"] = table["family"].astype(str)
+
+    ordered = list(COLUMNS) + [c for c in table.columns if c not in COLUMNS]
+    return table[ordered].reset_index(drop=True), notes
+
+
+def validate(table: pd.DataFrame, source: str = "table") -> pd.DataFrame:
+    """Check an in-memory measurements table (e.g. from training) has the required columns."""
+    missing = [c for c in COLUMNS if c not in table.columns]
+    if missing:
+        raise ScalinglabError(
+            f"{source}: missing column(s) {', '.join(missing)}"
+            + _suggestion(missing[0], table.columns)
+        )
+    if table.empty:
+        raise ScalinglabError(f"{source}: the table has no rows")
+    for column in NUMERIC_COLUMNS:
+        _numeric_column(table[column], column, source)
+    return table
+
+
+def final_rows(table: pd.DataFrame) -> pd.DataFrame:
+    """The last evaluation of each run (its `final` row where marked, else the most tokens)."""
+    if "final" in table.columns and table["final"].astype(bool).any():
+        return table[table["final"].astype(bool)].reset_index(drop=True)
+    idx = table.groupby("run", sort=False)["tokens"].idxmax()
+    return table.loc[idx].reset_index(drop=True)
+
+
+def _numeric_column(values: pd.Series, column: str, source: str) -> pd.Series:
+    """Numbers only, finite and strictly positive; else name the first offending row."""
+    numeric = pd.to_numeric(values, errors="coerce")
+    for position, (raw, number) in enumerate(zip(values, numeric, strict=True)):
+        row = f"row {position + 1}"
+        if pd.isna(number):
+            if pd.isna(raw) or (isinstance(raw, str) and not raw.strip()):
+                raise ScalinglabError(f"{source}: {row}, column {column!r}: value is missing (NaN)")
+            raise ScalinglabError(f"{source}: {row}, column {column!r}: {raw!r} is not a number")
+        if not np.isfinite(number):
+            raise ScalinglabError(f"{source}: {row}, column {column!r}: {raw!r} is not finite")
+        if number <= 0:
+            raise ScalinglabError(
+                f"{source}: {row}, column {column!r}: {raw!r} must be positive"
+            )
+    return numeric.astype(float)
+
+
+def _suggestion(name: str, candidates: Iterable[object]) -> str:
+    """` (did you mean 'X'?)` for the closest column name, or nothing."""
+    names = [str(c) for c in candidates]
+    lowered = {n.lower(): n for n in names}
+    close = difflib.get_close_matches(name.lower(), list(lowered), n=1, cutoff=0.6)
+    return f" (did you mean {lowered[close[0]]!r}?)" if close else ""
