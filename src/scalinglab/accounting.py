@@ -134,3 +134,64 @@ def hardware_cost(
 def pf_days(flops: float) -> float:
     """FLOPs in petaflop/s-days (8.64e19 FLOPs)."""
     return flops / constants.PF_DAY_FLOPS
+
+
+def data_stock_fractions(tokens: float) -> dict[str, float]:
+    """`tokens` as a fraction of each data stock in `constants` (words converted to tokens)."""
+    stocks = {
+        name: words * constants.TOKENS_PER_WORD
+        for name, words in constants.DATA_STOCKS_WORDS.items()
+    }
+    stocks["public text"] = constants.PUBLIC_TEXT_TOKENS
+    return {name: tokens / stock_tokens for name, stock_tokens in stocks.items()}
+
+
+def fermi_estimate(
+    n_layer: int,
+    d_model: int,
+    n_ctx: int = 2048,
+    vocab_size: int = 50257,
+    tokens: float | None = None,
+    gpu: str | None = None,
+    mfu: float = 0.4,
+    n_gpus: int = 1,
+) -> dict[str, object]:
+    """Back-of-the-envelope numbers for a standard transformer, as in the scaling-law lectures.
+
+    Parameters: 12 * n_layer * d_model^2 (non-embedding). FLOPs per token: 6N, plus attention
+    6 * n_layer * n_ctx * d_model, plus the output layer 6 * d_model * vocab. Training FLOPs:
+    the familiar 6 N D, and the fuller count with attention and output layer beside it.
+    """
+    for name, value in (("n_layer", n_layer), ("d_model", d_model), ("n_ctx", n_ctx),
+                        ("vocab", vocab_size)):
+        if value < 1:
+            raise ScalinglabError(f"--{name.replace('_', '-')} must be at least 1, got {value}")
+    n = fermi_params(n_layer, d_model)
+    attention = 6.0 * n_layer * n_ctx * d_model
+    output_layer = 6.0 * d_model * vocab_size
+    estimate: dict[str, object] = {
+        "n_layer": n_layer,
+        "d_model": d_model,
+        "n_ctx": n_ctx,
+        "vocab_size": vocab_size,
+        "params_nonembedding": n,
+        "params_embedding": float(vocab_size * d_model),
+        "flops_per_token_6n": 6.0 * n,
+        "flops_per_token": 6.0 * n + attention + output_layer,
+        "attention_share": attention_flops_share(n_ctx, d_model),
+    }
+    if tokens is not None:
+        if not tokens > 0:
+            raise ScalinglabError(f"--tokens must be positive, got {tokens}")
+        training = 6.0 * n * tokens
+        estimate.update(
+            tokens=tokens,
+            tokens_per_param=tokens / n,
+            training_flops=training,
+            training_flops_full=(6.0 * n + attention + output_layer) * tokens,
+            pf_days=pf_days(training),
+            data_stock_fractions=data_stock_fractions(tokens),
+        )
+        if gpu is not None:
+            estimate["hardware"] = hardware_cost(training, gpu, mfu=mfu, n_gpus=n_gpus)
+    return estimate

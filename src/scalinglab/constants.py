@@ -51,7 +51,7 @@ DATA_STOCKS_WORDS = {
     "English Wikipedia": 3e9,
     # Library of Congress print collection: ~2.5e7 books at ~4e4 words each, ~1e12 words.
     "Library of Congress": 1e12,
-    # Common Crawl, ~1e15 words over all snapshots (Villalobos et al. 2022, "Will we run out of data?").
+    # Common Crawl, ~1e15 words over all snapshots (Villalobos et al. 2022).
     "Common Crawl": 1e15,
 }
 # Villalobos et al. (2024), "Will we run out of data?": the stock of quality public human text,

@@ -77,7 +77,8 @@ def to_measurements(
     notes: list[str] = []
 
     if "loss" not in table.columns:
-        raise ScalinglabError(f"{source}: missing column 'loss'" + _suggestion("loss", table.columns))
+        hint = _suggestion("loss", table.columns)
+        raise ScalinglabError(f"{source}: missing column 'loss'{hint}")
     known = [c for c in ("params", "tokens", "flops") if c in table.columns]
     if len(known) < 2:
         missing = [c for c in ("params", "tokens", "flops") if c not in table.columns]

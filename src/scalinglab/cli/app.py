@@ -27,7 +27,9 @@ app = typer.Typer(
 console = Console()
 err_console = Console(stderr=True)
 
-JSON_OPTION = typer.Option(False, "--json", help="Print one JSON object to stdout instead of tables.")
+JSON_OPTION = typer.Option(
+    False, "--json", help="Print one JSON object to stdout instead of tables."
+)
 
 
 def user_errors(command: Callable[..., Any]) -> Callable[..., Any]:

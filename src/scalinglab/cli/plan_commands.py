@@ -1,0 +1,117 @@
+"""`scalinglab plan` and `scalinglab fermi`: decisions and back-of-the-envelope estimates."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.table import Table
+
+from scalinglab.cli.app import JSON_OPTION, app, console, print_json, user_errors
+
+
+def _quantity_table(
+    title: str, rows: dict[str, Any], intervals: dict[str, Any] | None = None
+) -> Table:
+    table = Table(title=f"[bold]{title}", title_justify="left", min_width=len(title) + 4)
+    table.add_column("quantity")
+    table.add_column("value", justify="right")
+    if intervals:
+        table.add_column("95% interval", justify="right")
+    for key, value in rows.items():
+        if isinstance(value, dict):
+            continue
+        shown = f"{value:.4g}" if isinstance(value, float) else str(value)
+        cells = [key, shown]
+        if intervals:
+            lo_hi = intervals.get(key)
+            cells.append(f"{lo_hi[0]:.4g} – {lo_hi[1]:.4g}" if lo_hi else "")
+        table.add_row(*cells)
+    return table
+
+
+@app.command()
+@user_errors
+def plan(
+    compute: float = typer.Option(..., "--compute", help="Training compute budget in FLOPs."),
+    law_name: str | None = typer.Option(
+        None, "--law", help="A published law: chinchilla-hoffmann, chinchilla-epoch, kaplan."
+    ),
+    fit_path: Path | None = typer.Option(None, "--fit", help="A FIT.json from `scalinglab fit`."),
+    inference_tokens: float | None = typer.Option(
+        None, "--inference-tokens", help="Tokens to be served: minimise training + inference FLOPs."
+    ),
+    unique_tokens: float | None = typer.Option(
+        None, "--unique-tokens", help="Unique tokens available: plan with repeated data."
+    ),
+    gpu: str | None = typer.Option(None, "--gpu", help="a100, h100 or h200: add time and energy."),
+    mfu: float = typer.Option(0.4, "--mfu", help="Model-FLOPs utilisation assumed with --gpu."),
+    n_gpus: int = typer.Option(1, "--n-gpus", help="GPUs training in parallel (wall-clock days)."),
+    price_per_hour: float | None = typer.Option(
+        None, "--price-per-hour", help="Price of one GPU-hour, for a cost estimate."
+    ),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Compute-optimal model size and tokens for a budget, with the predicted loss."""
+    from scalinglab import accounting, decide
+
+    law, samples = decide.load_law(law_name, fit_path)
+    result = decide.with_intervals(lambda lw: decide.compute_optimal(lw, compute), law, samples)
+    result = {"law": law.name if law_name is None else law_name, **result}
+    if inference_tokens is not None:
+        result["inference_aware"] = decide.with_intervals(
+            lambda lw: decide.inference_optimal(lw, compute, inference_tokens), law, samples
+        )
+    if unique_tokens is not None:
+        result["data_limited"] = decide.with_intervals(
+            lambda lw: decide.data_limited_optimal(lw, compute, unique_tokens), law, samples
+        )
+    if gpu is not None:
+        result["hardware"] = accounting.hardware_cost(
+            compute, gpu, mfu=mfu, n_gpus=n_gpus, price_per_gpu_hour=price_per_hour
+        )
+    if as_json:
+        print_json(result)
+        return
+    console.print(
+        _quantity_table(f"Compute-optimal plan at {compute:.3g} FLOPs ({result['law']})",
+                        result, result.get("intervals"))
+    )
+    for key, title in (("inference_aware", f"Inference-aware ({inference_tokens:.3g} tokens served)"
+                        if inference_tokens is not None else ""),
+                       ("data_limited", f"Data-limited ({unique_tokens:.3g} unique tokens)"
+                        if unique_tokens is not None else ""),
+                       ("hardware", "Hardware")):
+        if key in result:
+            console.print(_quantity_table(title, result[key], result[key].get("intervals")))
+
+
+@app.command()
+@user_errors
+def fermi(
+    n_layer: int = typer.Option(..., "--n-layer", help="Transformer blocks."),
+    d_model: int = typer.Option(..., "--d-model", help="Residual stream width."),
+    n_ctx: int = typer.Option(2048, "--n-ctx", help="Context length in tokens."),
+    vocab: int = typer.Option(50257, "--vocab", help="Vocabulary size."),
+    tokens: float | None = typer.Option(None, "--tokens", help="Training tokens."),
+    gpu: str | None = typer.Option(None, "--gpu", help="a100, h100 or h200."),
+    mfu: float = typer.Option(0.4, "--mfu", help="Model-FLOPs utilisation assumed with --gpu."),
+    n_gpus: int = typer.Option(1, "--n-gpus", help="GPUs training in parallel."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Fermi estimates: parameters, FLOPs per token, attention share, PF-days, GPU-days, data."""
+    from scalinglab.accounting import fermi_estimate
+
+    estimate = fermi_estimate(n_layer, d_model, n_ctx=n_ctx, vocab_size=vocab, tokens=tokens,
+                              gpu=gpu, mfu=mfu, n_gpus=n_gpus)
+    if as_json:
+        print_json(estimate)
+        return
+    title = f"Fermi estimate: {n_layer} layers x d_model {d_model}"
+    console.print(_quantity_table(title, estimate))
+    if "data_stock_fractions" in estimate:
+        console.print(_quantity_table("Training tokens as a fraction of data stocks",
+                                      estimate["data_stock_fractions"]))
+    if "hardware" in estimate:
+        console.print(_quantity_table("Hardware", estimate["hardware"]))
