@@ -148,11 +148,9 @@ def _numeric_column(values: pd.Series, column: str, source: str) -> pd.Series:
                 raise ScalinglabError(f"{source}: {row}, column {column!r}: value is missing (NaN)")
             raise ScalinglabError(f"{source}: {row}, column {column!r}: {raw!r} is not a number")
         if not np.isfinite(number):
-            raise ScalinglabError(f"{source}: {row}, column {column!r}: {raw!r} is not finite")
+            raise ScalinglabError(f"{source}: {row}, column {column!r}: {raw} is not finite")
         if number <= 0:
-            raise ScalinglabError(
-                f"{source}: {row}, column {column!r}: {raw!r} must be positive"
-            )
+            raise ScalinglabError(f"{source}: {row}, column {column!r}: {raw} must be positive")
     return numeric.astype(float)
 
 
