@@ -1,0 +1,347 @@
+"""Sweep designs: which runs a sweep trains, from a TOML file or a built-in preset.
+
+A design is one of four kinds, each a classic way to measure a scaling law:
+
+- `grid`: a geometric ladder of model sizes x a geometric ladder of token budgets, for L(N, D).
+  A token ladder D, D/2, D/4, D/8 costs under 2D in all, so scanning D is cheap.
+- `isoflop`: for each compute budget C, model sizes spread geometrically around the expected
+  optimum N_opt = sqrt(C / (6 r)) (r tokens per parameter, 20 by Chinchilla), tokens D = C / (6 N)
+  (Chinchilla's Approach 2; budgets are in Kaplan FLOPs 6 N D, as in that paper).
+- `curves`: one long warmup-stable-decay run per size, learning curves kept, with cooldown
+  branches ending at fractions of its budget, so each size also yields final losses at several D
+  for little extra compute (the L(C) envelope of Kaplan / Chinchilla's Approach 1).
+- `scan`: one hyperparameter at geometric values at a fixed size, to see the broad basin before
+  trusting a sweep.
+
+Every design crosses its runs with `families` and `seeds`. Sizes are non-embedding parameters N:
+the training engine's size ladder picks the shape, so the measured N differs a little.
+
+TOML layout (flat; ladders are a list or a table `{min, max, count}`):
+
+    name = "my-grid"
+    kind = "grid"
+    corpus = "stdlib"
+    families = ["transformer", "lstm"]
+    seeds = [0, 1]
+    params = {min = 1e4, max = 1e5, count = 3}
+    tokens = [2.5e5, 5e5, 1e6, 2e6]
+    [overrides]          # passed to every run's `RunConfig` (e.g. n_ctx)
+    n_ctx = 64
+"""
+
+from __future__ import annotations
+
+import math
+import tomllib
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, TypeAdapter, ValidationError
+
+from scalinglab.errors import ScalinglabError
+
+KINDS = ("grid", "isoflop", "curves", "scan")
+FAMILIES = ("transformer", "lstm")
+DEVICES = ("cpu", "cuda")
+# Hyperparameters a `scan` may vary, each a `RunConfig` field.
+SCAN_HYPERPARAMETERS = ("lr", "n_ctx", "aspect_ratio", "batch_tokens")
+# `RunConfig` fields a design sets itself; `overrides` may not set them.
+DESIGN_FIELDS = ("corpus", "family", "params", "tokens", "seed", "schedule", "cooldown_tokens",
+                 "device", "threads")
+
+
+def geometric(low: float, high: float, count: int) -> list[float]:
+    """`count` values from `low` to `high`, evenly spaced in log, to 3 significant digits."""
+    if count == 1:
+        return [_round3(low)]
+    ratio = (high / low) ** (1.0 / (count - 1))
+    return [_round3(low * ratio**i) for i in range(count)]
+
+
+def _round3(value: float) -> float:
+    """Three significant digits: run names and config hashes stay readable and stable."""
+    return float(f"{value:.3g}")
+
+
+def _ladder(value: Any) -> Any:
+    """Accept a number, a list of numbers, or a table `{min, max, count}` (geometric)."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return [value]
+    if isinstance(value, dict):
+        allowed = {"min", "max", "count"}
+        unknown = set(value) - allowed
+        if unknown or not {"min", "max"} <= set(value):
+            raise ValueError(
+                "a ladder table needs keys min, max and optionally count "
+                f"(got {', '.join(sorted(value))})"
+            )
+        low, high, count = value["min"], value["max"], value.get("count", 2)
+        if not (isinstance(count, int) and count >= 1):
+            raise ValueError(f"count must be a whole number >= 1, got {count!r}")
+        if not (isinstance(low, int | float) and isinstance(high, int | float) and 0 < low <= high):
+            raise ValueError(f"need 0 < min <= max, got min={low!r}, max={high!r}")
+        return geometric(float(low), float(high), count)
+    return value
+
+
+PositiveFloat = Annotated[float, Field(gt=0)]
+Ladder = Annotated[list[PositiveFloat], BeforeValidator(_ladder), Field(min_length=1)]
+
+
+class _Common(BaseModel):
+    """Keys every design shares."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9._-]+$")
+    corpus: str = "stdlib"
+    families: list[Literal["transformer", "lstm"]] = Field(default=["transformer"], min_length=1)
+    seeds: list[int] = Field(default=[0], min_length=1)
+    device: Literal["cpu", "cuda"] = "cpu"
+    threads: int | None = Field(
+        default=None, ge=1, description="threads per run; default: 1 for small runs, all for big"
+    )
+    overrides: dict[str, Any] = Field(default_factory=dict)
+
+    def base_config(self, family: str, seed: int) -> dict[str, Any]:
+        """The `RunConfig` fields every run of this design shares."""
+        clash = sorted(set(self.overrides) & set(DESIGN_FIELDS))
+        if clash:
+            raise ValueError(f"overrides may not set {', '.join(clash)}; use the design's keys")
+        return {"corpus": self.corpus, "family": family, "seed": seed, "device": self.device,
+                **self.overrides}
+
+    def _crossed(self) -> Iterable[tuple[str, int]]:
+        for family in self.families:
+            for seed in self.seeds:
+                yield family, seed
+
+
+class GridDesign(_Common):
+    """Model sizes x token budgets (every pair is one run, cosine schedule to its own end)."""
+
+    kind: Literal["grid"]
+    params: Ladder
+    tokens: Ladder
+
+    def runs(self) -> list[RunSpec]:
+        return [
+            RunSpec.make({**self.base_config(family, seed), "params": n, "tokens": d,
+                                "schedule": "cosine"})
+            for family, seed in self._crossed()
+            for n in self.params
+            for d in self.tokens
+        ]
+
+
+class IsoflopDesign(_Common):
+    """For each budget C, `sizes` model sizes from N_opt/spread to N_opt*spread, D = C / (6N)."""
+
+    kind: Literal["isoflop"]
+    budgets: Ladder
+    sizes: int = Field(default=5, ge=1)
+    spread: float = Field(default=4.0, ge=1.0)
+    tokens_per_param: PositiveFloat = 20.0
+
+    def runs(self) -> list[RunSpec]:
+        specs = []
+        for family, seed in self._crossed():
+            for budget in self.budgets:
+                optimum = math.sqrt(budget / (6.0 * self.tokens_per_param))
+                for n in geometric(optimum / self.spread, optimum * self.spread, self.sizes):
+                    tokens = _round3(budget / (6.0 * n))
+                    specs.append(RunSpec.make({
+                        **self.base_config(family, seed), "params": n, "tokens": tokens,
+                        "schedule": "cosine"}, budget=budget))
+        return specs
+
+
+class CurvesDesign(_Common):
+    """One long WSD run per size, with cooldown branches ending at fractions of its budget.
+
+    The budget is `tokens` for every size, or `tokens_per_param` x N (one of the two).
+    """
+
+    kind: Literal["curves"]
+    params: Ladder
+    tokens: PositiveFloat | None = None
+    tokens_per_param: PositiveFloat | None = None
+    cooldowns: list[Annotated[float, Field(gt=0, lt=1)]] = Field(default=[0.25, 0.5])
+
+    def runs(self) -> list[RunSpec]:
+        if (self.tokens is None) == (self.tokens_per_param is None):
+            raise ValueError("set exactly one of tokens, tokens_per_param")
+        specs = []
+        for family, seed in self._crossed():
+            for n in self.params:
+                total = self.tokens if self.tokens is not None else n * self.tokens_per_param
+                total = _round3(total)
+                branches = sorted({_round3(f * total) for f in self.cooldowns})
+                specs.append(RunSpec.make({
+                    **self.base_config(family, seed), "params": n, "tokens": total,
+                    "schedule": "wsd", "cooldown_tokens": branches}))
+        return specs
+
+
+class ScanDesign(_Common):
+    """One hyperparameter at several values, at a fixed size and token budget."""
+
+    kind: Literal["scan"]
+    hyperparameter: Literal["lr", "n_ctx", "aspect_ratio", "batch_tokens"]
+    values: Ladder
+    params: PositiveFloat
+    tokens: PositiveFloat
+
+    def runs(self) -> list[RunSpec]:
+        integer = self.hyperparameter in ("n_ctx", "batch_tokens")
+        specs = []
+        for family, seed in self._crossed():
+            for value in self.values:
+                config = {**self.base_config(family, seed), "params": self.params,
+                          "tokens": self.tokens, "schedule": "cosine",
+                          self.hyperparameter: int(round(value)) if integer else value}
+                specs.append(RunSpec.make(config))
+        return specs
+
+
+Design = Annotated[
+    GridDesign | IsoflopDesign | CurvesDesign | ScanDesign, Field(discriminator="kind")
+]
+_DESIGN_ADAPTER: TypeAdapter[Any] = TypeAdapter(Design)
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One planned run: a readable name and the `RunConfig` fields (threads left to executors)."""
+
+    name: str
+    config: dict[str, Any] = field(hash=False)
+    budget: float | None = None  # the isoflop budget this run belongs to, if any
+
+    @classmethod
+    def make(cls, config: dict[str, Any], budget: float | None = None) -> RunSpec:
+        return cls(name=run_name(config), config=config, budget=budget)
+
+    @property
+    def params(self) -> float:
+        return float(self.config["params"])
+
+    @property
+    def tokens(self) -> float:
+        """Tokens the run trains on, cooldown branches included."""
+        return float(self.config["tokens"]) + branch_tokens(self.config)
+
+
+def branch_tokens(config: dict[str, Any]) -> float:
+    """Extra tokens the WSD cooldown branches cost (each decays over the engine's fraction)."""
+    branches = config.get("cooldown_tokens") or []
+    return float(sum(branches)) * COOLDOWN_FRACTION
+
+
+# The fraction of a WSD run's tokens spent in its final decay (the training engine's default);
+# a cooldown branch ending at D costs this fraction of D on top of the main run.
+COOLDOWN_FRACTION = 0.2
+
+
+def run_name(config: dict[str, Any]) -> str:
+    """`transformer-N1e+04-D2e+05-s0`, plus any scanned or overridden value, e.g. `-lr0.003`."""
+    parts = [str(config["family"]), f"N{config['params']:.3g}", f"D{config['tokens']:.3g}"]
+    for key in sorted(config):
+        if key in DESIGN_FIELDS:
+            continue
+        parts.append(f"{key}{config[key]:.3g}" if isinstance(config[key], float)
+                     else f"{key}{config[key]}")
+    parts.append(f"s{config['seed']}")
+    return "-".join(parts).replace("+", "")
+
+
+def parse_design(data: dict[str, Any], source: str = "design") -> Design:
+    """Validate a design from its TOML data; any problem is one line naming the key."""
+    kind = data.get("kind")
+    if kind not in KINDS:
+        got = "missing" if kind is None else repr(kind)
+        raise ScalinglabError(f"{source}: key 'kind' is {got}; allowed: {', '.join(KINDS)}")
+    try:
+        design = _DESIGN_ADAPTER.validate_python(data)
+        runs = design.runs()
+    except ValidationError as error:
+        raise ScalinglabError(f"{source}: {_describe(error)}") from None
+    except ValueError as error:
+        raise ScalinglabError(f"{source}: {error}") from None
+    names = [spec.name for spec in runs]
+    if len(set(names)) != len(names):
+        duplicate = next(n for n in names if names.count(n) > 1)
+        raise ScalinglabError(f"{source}: two runs would both be {duplicate!r}; remove a duplicate")
+    return design
+
+
+def _describe(error: ValidationError) -> str:
+    """The first pydantic error as `key 'a.b': message (allowed: ...)`."""
+    first = error.errors()[0]
+    location = [str(p) for p in first["loc"][1:]]  # drop the union tag
+    key = ".".join(location) or "(top level)"
+    message = first["msg"]
+    if first["type"] == "extra_forbidden":
+        model = {"grid": GridDesign, "isoflop": IsoflopDesign, "curves": CurvesDesign,
+                 "scan": ScanDesign}[first["loc"][0]]
+        allowed = ", ".join(k for k in model.model_fields)
+        return f"unknown key {key!r} (allowed keys: {allowed})"
+    if first["type"] == "literal_error":
+        expected = first.get("ctx", {}).get("expected", "")
+        return f"key {key!r}: {first['input']!r} is not allowed (allowed: {expected})"
+    if first["type"] == "missing":
+        return f"missing key {key!r}"
+    if first["type"] == "value_error":
+        return f"key {key!r}: {message.removeprefix('Value error, ')}"
+    return f"key {key!r}: {message} (got {first['input']!r})"
+
+
+def load_design(path: str | Path) -> Design:
+    """Read and validate a sweep TOML file."""
+    path = Path(path)
+    if not path.is_file():
+        raise ScalinglabError(f"{path}: no such file")
+    try:
+        data = tomllib.loads(path.read_text())
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
+        raise ScalinglabError(f"{path}: not valid TOML ({error})") from None
+    data.setdefault("name", path.stem)
+    return parse_design(data, source=str(path))
+
+
+# --- Presets ---------------------------------------------------------------------------------
+# Sized for the reference machine (2 Zen 3 cores): cpu-tiny finishes in a couple of minutes,
+# cpu-small in about an hour; gpu-small is an isoflop sweep for one GPU, its budgets capped so
+# its longest run reads the ~30 MB stdlib corpus at most about 6 times.
+PRESETS: dict[str, dict[str, Any]] = {
+    "cpu-tiny": {
+        "name": "cpu-tiny", "kind": "grid", "families": ["transformer"],
+        "params": {"min": 1e4, "max": 4e4, "count": 3},
+        "tokens": [2.5e5, 5e5, 1e6],
+    },
+    "cpu-small": {
+        "name": "cpu-small", "kind": "grid", "families": ["transformer", "lstm"],
+        "params": {"min": 1e4, "max": 3e5, "count": 5},
+        "tokens": [1e6, 2e6, 4e6, 8e6],
+    },
+    "gpu-small": {
+        "name": "gpu-small", "kind": "isoflop", "device": "cuda", "families": ["transformer"],
+        "budgets": {"min": 1e13, "max": 1e15, "count": 3}, "sizes": 5, "spread": 3.0,
+    },
+}
+
+
+def preset(name: str) -> Design:
+    """A built-in design by name."""
+    if name not in PRESETS:
+        raise ScalinglabError(f"unknown preset {name!r}; allowed: {', '.join(PRESETS)}")
+    return parse_design(dict(PRESETS[name]), source=f"preset {name}")
+
+
+def resolve(file: str | Path | None, preset_name: str | None) -> Design:
+    """The design named on the command line: a TOML file or `--preset`, exactly one."""
+    if (file is None) == (preset_name is None):
+        raise ScalinglabError("give a sweep TOML file or --preset NAME (one of them)")
+    return load_design(file) if file is not None else preset(preset_name or "")
