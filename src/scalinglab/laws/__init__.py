@@ -1,0 +1,48 @@
+"""Scaling laws as objects with the same verbs, and the machinery that fits them.
+
+    law = get_law("chinchilla").fit(table)      # summed Huber on log residuals, multi-start
+    law.params_, law.result_, law.predict(data)
+    boot = bootstrap(law, table, n_resamples=1000, seed=0, n_jobs=2)   # resamples runs
+    backtest(law, table, x="flops", train_max=1e20)                     # held-out ARE
+    envelope_fit(table), isoflop_fit(table)                             # Approaches 1 and 2
+"""
+
+from scalinglab.laws.approaches import AllocationFit, envelope_fit, isoflop_fit
+from scalinglab.laws.backtest import backtest
+from scalinglab.laws.base import Law
+from scalinglab.laws.fitting import HUBER_DELTA, FitResult
+from scalinglab.laws.forms import (
+    BrokenPowerLaw,
+    ChinchillaLaw,
+    KaplanLaw,
+    PowerLaw,
+    SaturatingLaw,
+)
+from scalinglab.laws.published import published_law
+from scalinglab.laws.registry import get_law, law_from_dict, law_names
+from scalinglab.laws.serialize import fit_summary, load_fit, save_fit
+from scalinglab.laws.uncertainty import Bootstrap, bootstrap
+
+__all__ = [
+    "HUBER_DELTA",
+    "AllocationFit",
+    "Bootstrap",
+    "BrokenPowerLaw",
+    "ChinchillaLaw",
+    "FitResult",
+    "KaplanLaw",
+    "Law",
+    "PowerLaw",
+    "SaturatingLaw",
+    "backtest",
+    "bootstrap",
+    "envelope_fit",
+    "fit_summary",
+    "get_law",
+    "isoflop_fit",
+    "law_from_dict",
+    "law_names",
+    "load_fit",
+    "published_law",
+    "save_fit",
+]

@@ -1,0 +1,183 @@
+"""The contract every scaling law follows, in the spirit of scikit-learn's estimators.
+
+`__init__` only stores options; `fit(table)` learns and returns `self`; what was learned lives in
+`params_` (natural units, e.g. A, not log A) and `result_` (a `FitResult`); `predict(data)`
+answers. The CLI, bootstrap, backtest and report treat every law alike through these verbs.
+
+A subclass describes its form in log space, which is all the fitting machine needs:
+`log_predict(theta, log_x)` (vectorised over many parameter vectors), its Jacobian, the
+optimiser-space bounds and the starting points to screen. Parameters listed in `log_params` are
+positive scales and are optimised as their logarithm; exponents are optimised as they are.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+import numpy as np
+import pandas as pd
+
+from scalinglab.errors import ScalinglabError
+from scalinglab.laws.fitting import FitResult
+
+# log L at each row and its Jacobian with respect to theta, shapes (n,) and (p, n).
+ValueAndJacobian = tuple[np.ndarray, np.ndarray]
+
+INPUT_COLUMNS = ("params", "params_nonembedding", "tokens", "flops")
+# Local optimisations run from the best screened starts in a full fit (after screening them all).
+DEFAULT_N_LOCAL = 24
+
+
+class Law:
+    """A scaling law L(inputs; params): fit it, predict with it, save it."""
+
+    name: ClassVar[str]
+    param_names: ClassVar[tuple[str, ...]]
+    log_params: ClassVar[frozenset[str]] = frozenset()
+    # Bounds in optimiser space for parameters not in `log_params` (None = unbounded).
+    exponent_bounds: ClassVar[dict[str, tuple[float | None, float | None]]] = {}
+    n_local: ClassVar[int] = DEFAULT_N_LOCAL
+
+    def __init__(self) -> None:
+        self.params_: dict[str, float] | None = None
+        self.result_: FitResult | None = None
+        self.local_optima_: list[np.ndarray] = []
+
+    # --- What the law reads and how it is configured -------------------------------------
+    @property
+    def inputs(self) -> tuple[str, ...]:
+        """Measurement-table columns the law reads, in the order of `log_x` rows."""
+        raise NotImplementedError
+
+    @property
+    def options(self) -> dict[str, Any]:
+        """Constructor arguments, so `get_law(name, **options)` rebuilds an equal law."""
+        raise NotImplementedError
+
+    @property
+    def n_params(self) -> int:
+        return len(self.param_names)
+
+    def clone(self) -> Law:
+        """An unfitted law with the same options."""
+        return type(self)(**self.options)
+
+    def __repr__(self) -> str:
+        options = ", ".join(f"{k}={v!r}" for k, v in self.options.items())
+        return f"{type(self).__name__}({options})"
+
+    # --- The verbs -----------------------------------------------------------------------
+    def fit(self, table: pd.DataFrame, source: str = "table") -> Law:
+        """Fit to every row of `table` (a measurements table) and return self."""
+        from scalinglab.laws.fitting import multistart
+
+        log_x = self.log_inputs(table, source)
+        log_y = np.log(_positive_column(table, "loss", source))
+        if log_y.size < self.n_params:
+            raise ScalinglabError(
+                f"{source}: {log_y.size} rows, but the {self.name} law has {self.n_params} "
+                f"parameters ({', '.join(self.param_names)}); need at least {self.n_params} rows"
+            )
+        theta, runs, result = multistart(
+            self, log_x, log_y, self.start_candidates(log_x, log_y), self.n_local
+        )
+        self.params_ = self.params_from_theta(theta)
+        self.result_ = result
+        self.local_optima_ = [run.theta for run in runs]
+        return self
+
+    def predict(self, data: pd.DataFrame | Mapping[str, Any]) -> np.ndarray:
+        """Predicted loss (nats per token) for each row of `data` (needs the `inputs` columns)."""
+        if self.params_ is None:
+            raise ScalinglabError(f"the {self.name} law is not fitted yet: call fit() first")
+        theta = self.theta_from_params(self.params_)
+        with np.errstate(over="ignore", divide="ignore"):
+            return np.exp(self.log_predict(theta, self.log_inputs(data, "data")))
+
+    def derived(self) -> dict[str, float]:
+        """Quantities computed from `params_` worth reporting with intervals (none by default)."""
+        return {}
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready description: law, params, options and the fit summary."""
+        result = self.result_.to_dict() if self.result_ is not None else {}
+        return {
+            "law": self.name,
+            "params": dict(self.params_) if self.params_ is not None else None,
+            "objective": result.get("objective"),
+            "converged": result.get("converged"),
+            "n_points": result.get("n_points"),
+            "n_starts": result.get("n_starts"),
+            "n_starts_at_best": result.get("n_starts_at_best"),
+            "message": result.get("message"),
+            "options": self.options,
+        }
+
+    # --- Parameters in optimiser space ---------------------------------------------------
+    def theta_from_params(self, params: Mapping[str, float]) -> np.ndarray:
+        """Natural parameters -> optimiser vector (log of the positive scales)."""
+        missing = [p for p in self.param_names if p not in params]
+        if missing:
+            raise ScalinglabError(f"{self.name} law: missing parameter(s) {', '.join(missing)}")
+        with np.errstate(divide="ignore"):
+            return np.array(
+                [np.log(params[p]) if p in self.log_params else float(params[p])
+                 for p in self.param_names],
+                dtype=float,
+            )
+
+    def params_from_theta(self, theta: np.ndarray) -> dict[str, float]:
+        """Optimiser vector -> natural parameters."""
+        return {
+            p: float(np.exp(t)) if p in self.log_params else float(t)
+            for p, t in zip(self.param_names, theta, strict=True)
+        }
+
+    def bounds(self) -> list[tuple[float | None, float | None]]:
+        return [self.exponent_bounds.get(p, (None, None)) for p in self.param_names]
+
+    # --- The form, for the fitting machine (subclasses implement) ------------------------
+    def log_inputs(self, data: pd.DataFrame | Mapping[str, Any], source: str) -> np.ndarray:
+        """log of each input column, shape (len(inputs), n_rows); bad values name the row."""
+        return np.log(np.stack([_positive_column(data, c, source) for c in self.inputs]))
+
+    def log_predict(self, theta: np.ndarray, log_x: np.ndarray) -> np.ndarray:
+        """log L for `theta` of shape (p,) or (k, p): result (n,) or (k, n)."""
+        raise NotImplementedError
+
+    def log_predict_jac(self, theta: np.ndarray, log_x: np.ndarray) -> ValueAndJacobian:
+        """log L (n,) and its Jacobian with respect to theta (p, n)."""
+        raise NotImplementedError
+
+    def start_candidates(self, log_x: np.ndarray, log_y: np.ndarray) -> np.ndarray:
+        """Starting points (k, p) in optimiser space, to be screened by their objective."""
+        raise NotImplementedError
+
+
+def _positive_column(
+    data: pd.DataFrame | Mapping[str, Any], column: str, source: str
+) -> np.ndarray:
+    """A column as finite positive floats, or a one-line error naming column, row and value."""
+    if column not in data:
+        have = list(data.columns) if isinstance(data, pd.DataFrame) else list(data)
+        raise ScalinglabError(
+            f"{source}: missing column {column!r} (have: {', '.join(map(str, have)) or 'none'})"
+        )
+    raw = data[column]
+    values = np.atleast_1d(np.asarray(pd.to_numeric(pd.Series(np.atleast_1d(raw)), errors="coerce"),
+                                      dtype=float))
+    bad = ~np.isfinite(values) | (values <= 0)
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0])
+        shown = np.atleast_1d(np.asarray(raw, dtype=object))[row]
+        raise ScalinglabError(
+            f"{source}: row {row + 1}, column {column!r}: {shown!r} must be a positive number"
+        )
+    return values
+
+
+def theta_grid(*axes: np.ndarray) -> np.ndarray:
+    """Cartesian product of 1-D axes as rows of an (n, len(axes)) array."""
+    mesh = np.meshgrid(*axes, indexing="ij")
+    return np.stack([m.ravel() for m in mesh], axis=-1)

@@ -1,0 +1,86 @@
+"""FIT.json: a fitted law (and its bootstrap samples) saved for `plan --fit` and the report.
+
+Keys: law, params, objective, converged, n_points, n_starts, n_starts_at_best, message,
+options; with a bootstrap also `level`, `intervals` {name: [lo, hi]}, `derived_intervals`,
+`n_resamples`, `n_resamples_converged`, `seed` and `bootstrap_params` (one dict per resample).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from scalinglab.errors import ScalinglabError
+from scalinglab.laws.base import Law
+from scalinglab.laws.registry import law_from_dict
+from scalinglab.laws.uncertainty import Bootstrap
+
+
+def fit_summary(
+    law: Law, boot: Bootstrap | None = None, level: float = 0.95, with_samples: bool = True
+) -> dict[str, Any]:
+    """The FIT.json object (also what `scalinglab fit --json` prints, minus the samples)."""
+    summary = law.to_dict()
+    derived = law.derived()
+    if derived:
+        summary["derived"] = derived
+    if boot is not None:
+        summary["level"] = level
+        summary["intervals"] = {k: list(v) for k, v in boot.intervals(level).items()}
+        if derived:
+            summary["derived_intervals"] = {
+                k: list(v) for k, v in boot.derived_intervals(level).items()
+            }
+        summary["n_resamples"] = boot.n_resamples
+        summary["n_resamples_converged"] = boot.n_converged
+        summary["seed"] = boot.seed
+        if with_samples:
+            summary["bootstrap_params"] = boot.samples.to_dict("records")
+    return summary
+
+
+def save_fit(
+    path: str | Path, law: Law, boot: Bootstrap | None = None, level: float = 0.95
+) -> None:
+    """Write FIT.json for a fitted law, with its bootstrap samples when given."""
+    if law.params_ is None:
+        raise ScalinglabError(f"the {law.name} law is not fitted; nothing to save")
+    text = json.dumps(_finite(fit_summary(law, boot, level)), indent=2)
+    Path(path).write_text(text + "\n")
+
+
+def load_fit(path: str | Path) -> tuple[Law, pd.DataFrame | None]:
+    """Read FIT.json: the fitted law and its bootstrap samples (None when not bootstrapped)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ScalinglabError(f"{path}: no such file")
+    try:
+        data = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise ScalinglabError(f"{path}: not a JSON fit file ({error})") from None
+    if not isinstance(data, dict) or data.get("params") is None:
+        raise ScalinglabError(
+            f"{path}: not a fit file (no 'law' and 'params'); see `scalinglab fit --out`"
+        )
+    law = law_from_dict(data)
+    samples = data.get("bootstrap_params")
+    if not samples:
+        return law, None
+    return law, pd.DataFrame(samples, columns=list(law.param_names)).astype(float)
+
+
+def _finite(value: Any) -> Any:
+    """NaN and inf are not JSON: write them as null."""
+    if isinstance(value, dict):
+        return {str(k): _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if hasattr(value, "item"):
+        return _finite(value.item())
+    return value
