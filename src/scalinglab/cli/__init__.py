@@ -4,7 +4,10 @@ from scalinglab.cli.app import app
 
 # Importing a command module registers its commands (one line per module, kept sorted).
 # isort: off
+from scalinglab.cli import fit_commands  # noqa: F401
 from scalinglab.cli import plan_commands  # noqa: F401
+from scalinglab.cli import sweep_commands  # noqa: F401
+from scalinglab.cli import train_commands  # noqa: F401
 # isort: on
 
 
