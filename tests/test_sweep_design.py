@@ -55,7 +55,6 @@ def test_curves_are_one_wsd_run_per_size_with_cooldown_branches() -> None:
     assert small.config["schedule"] == "wsd"
     assert small.config["tokens"] == 1e6
     assert small.config["cooldown_tokens"] == [2.5e5, 5e5]
-    assert small.tokens > 1e6  # branches cost a little extra
 
 
 def test_scan_varies_one_hyperparameter() -> None:
@@ -87,8 +86,8 @@ def test_overrides_reach_every_run_but_cannot_replace_design_keys() -> None:
     ({"kind": "grid", "tokens": [1e5]}, "missing key 'params'"),
     ({"kind": "grid", "params": [-1], "tokens": [1e5]}, "key 'params.0'"),
     ({"kind": "curves", "params": [1e4]}, "set exactly one of tokens, tokens_per_param"),
-    ({"kind": "scan", "hyperparameter": "wd", "values": [1], "params": 1, "tokens": 1},
-     "key 'hyperparameter': 'wd' is not allowed"),
+    ({"kind": "scan", "hyperparameter": "aspect", "values": [1], "params": 1, "tokens": 1},
+     "key 'hyperparameter': 'aspect' is not allowed"),
 ])
 def test_bad_designs_name_the_key_and_allowed_values(data: dict, message: str) -> None:
     with pytest.raises(ScalinglabError) as error:

@@ -45,8 +45,10 @@ from scalinglab.errors import ScalinglabError
 KINDS = ("grid", "isoflop", "curves", "scan")
 FAMILIES = ("transformer", "lstm")
 DEVICES = ("cpu", "cuda")
-# Hyperparameters a `scan` may vary, each a `RunConfig` field.
-SCAN_HYPERPARAMETERS = ("lr", "n_ctx", "aspect_ratio", "batch_tokens")
+# Hyperparameters a `scan` may vary, each a `RunConfig` field (n_layer at fixed N scans the
+# width/depth ratio: the ladder solves d_model for the rest).
+SCAN_HYPERPARAMETERS = ("lr", "n_ctx", "batch_tokens", "n_layer", "warmup_tokens", "weight_decay")
+INTEGER_HYPERPARAMETERS = ("n_ctx", "batch_tokens", "n_layer")
 # `RunConfig` fields a design sets itself; `overrides` may not set them.
 DESIGN_FIELDS = ("corpus", "family", "params", "tokens", "seed", "schedule", "cooldown_tokens",
                  "device", "threads")
@@ -189,20 +191,21 @@ class ScanDesign(_Common):
     """One hyperparameter at several values, at a fixed size and token budget."""
 
     kind: Literal["scan"]
-    hyperparameter: Literal["lr", "n_ctx", "aspect_ratio", "batch_tokens"]
+    hyperparameter: Literal["lr", "n_ctx", "batch_tokens", "n_layer", "warmup_tokens",
+                            "weight_decay"]
     values: Ladder
     params: PositiveFloat
     tokens: PositiveFloat
 
     def runs(self) -> list[RunSpec]:
-        integer = self.hyperparameter in ("n_ctx", "batch_tokens")
+        integer = self.hyperparameter in INTEGER_HYPERPARAMETERS
         specs = []
         for family, seed in self._crossed():
             for value in self.values:
                 config = {**self.base_config(family, seed), "params": self.params,
                           "tokens": self.tokens, "schedule": "cosine",
                           self.hyperparameter: int(round(value)) if integer else value}
-                specs.append(RunSpec.make(config))
+                specs.append(RunSpec.make(config, varied=self.hyperparameter))
         return specs
 
 
@@ -221,38 +224,20 @@ class RunSpec:
     budget: float | None = None  # the isoflop budget this run belongs to, if any
 
     @classmethod
-    def make(cls, config: dict[str, Any], budget: float | None = None) -> RunSpec:
-        return cls(name=run_name(config), config=config, budget=budget)
+    def make(cls, config: dict[str, Any], budget: float | None = None,
+             varied: str | None = None) -> RunSpec:
+        return cls(name=run_name(config, varied), config=config, budget=budget)
 
     @property
     def params(self) -> float:
         return float(self.config["params"])
 
-    @property
-    def tokens(self) -> float:
-        """Tokens the run trains on, cooldown branches included."""
-        return float(self.config["tokens"]) + branch_tokens(self.config)
 
-
-def branch_tokens(config: dict[str, Any]) -> float:
-    """Extra tokens the WSD cooldown branches cost (each decays over the engine's fraction)."""
-    branches = config.get("cooldown_tokens") or []
-    return float(sum(branches)) * COOLDOWN_FRACTION
-
-
-# The fraction of a WSD run's tokens spent in its final decay (the training engine's default);
-# a cooldown branch ending at D costs this fraction of D on top of the main run.
-COOLDOWN_FRACTION = 0.2
-
-
-def run_name(config: dict[str, Any]) -> str:
-    """`transformer-N1e+04-D2e+05-s0`, plus any scanned or overridden value, e.g. `-lr0.003`."""
+def run_name(config: dict[str, Any], varied: str | None = None) -> str:
+    """`transformer-N1e04-D2e05-s0`, plus the scanned hyperparameter if any (`-lr0.003`)."""
     parts = [str(config["family"]), f"N{config['params']:.3g}", f"D{config['tokens']:.3g}"]
-    for key in sorted(config):
-        if key in DESIGN_FIELDS:
-            continue
-        parts.append(f"{key}{config[key]:.3g}" if isinstance(config[key], float)
-                     else f"{key}{config[key]}")
+    if varied is not None:
+        parts.append(f"{varied}{config[varied]:.3g}")
     parts.append(f"s{config['seed']}")
     return "-".join(parts).replace("+", "")
 

@@ -378,7 +378,8 @@ class Store:
         extras = [json.loads(e) if e else {} for e in table.pop("extra_json")]
         table = table.drop(columns=["run_hash", "row"])
         if extras and any(extras):
-            table = pd.concat([table, pd.DataFrame(extras, index=table.index)], axis=1)
+            extra = pd.DataFrame(extras, index=table.index)
+            table = pd.concat([table, extra.drop(columns=table.columns, errors="ignore")], axis=1)
         if "final" in table:
             table["final"] = table["final"].astype("boolean")
         return table

@@ -1,0 +1,251 @@
+"""`scalinglab sweep plan|run`, `scalinglab status` and `scalinglab export`: sweeps from the CLI.
+
+Each command is a thin layer over `scalinglab.sweep`: plan a design (FLOPs, threads, an estimated
+wall time from a quick throughput probe), run it into a store (local pool or Ray), watch a store
+from another terminal, and export a sweep's measurements table for the fitting commands.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.table import Table
+
+from scalinglab.cli.app import JSON_OPTION, app, console, note, print_json, user_errors
+
+sweep_app = typer.Typer(help="Plan and run sweeps of training runs (see docs/sweeps.md).",
+                        no_args_is_help=True)
+app.add_typer(sweep_app, name="sweep")
+
+FILE_ARGUMENT = typer.Argument(None, help="A sweep TOML file (or use --preset).")
+PRESET_OPTION = typer.Option(None, "--preset", help="A built-in design: cpu-tiny, cpu-small, "
+                             "gpu-small.")
+STORE_OPTION = typer.Option(Path("scalinglab.db"), "--store", help="The results store (SQLite).")
+WORKERS_OPTION = typer.Option(None, "--workers", help="Threads to use (default: all cores).")
+MAX_HOURS_OPTION = typer.Option(None, "--max-hours",
+                                help="Refuse a sweep estimated to take longer than this.")
+
+
+def _estimate(
+    plans: list[Any], capacity: int, probe: bool
+) -> tuple[dict[str, float], float | None]:
+    """Per-run seconds and the sweep's wall seconds, from a throughput probe (or nothing)."""
+    from scalinglab.errors import ScalinglabError
+    from scalinglab.sweep import plan as planning
+
+    if not probe:
+        return {}, None
+    try:
+        throughput = planning.probe_throughput(plans, on_probe=lambda r: note(f"probing {r}"))
+    except ScalinglabError as error:
+        note(f"no wall-time estimate: {error}")
+        return {}, None
+    seconds = {p.hash: planning.estimate_seconds(p, throughput) for p in plans}
+    if any(v is None for v in seconds.values()):
+        return {}, None
+    return seconds, planning.simulate_wall_seconds(plans, seconds, capacity)  # type: ignore[arg-type]
+
+
+@sweep_app.command("plan")
+@user_errors
+def plan_command(
+    file: Path | None = FILE_ARGUMENT,
+    preset: str | None = PRESET_OPTION,
+    workers: int | None = WORKERS_OPTION,
+    max_hours: float | None = MAX_HOURS_OPTION,
+    probe: bool = typer.Option(True, "--probe/--no-probe",
+                               help="Time a few steps of some runs to estimate the wall time."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Print each run of a sweep with its FLOPs and the estimated wall time on this machine."""
+    import os
+
+    from scalinglab.sweep import design as designs
+    from scalinglab.sweep import plan as planning
+
+    design = designs.resolve(file, preset)
+    capacity = workers or os.cpu_count() or 1
+    plans = planning.plan_sweep(design, capacity)
+    seconds, wall = _estimate(plans, capacity, probe)
+    total_flops = sum(p.flops for p in plans)
+    rows = [{"run": p.name, "hash": p.hash[:12], "family": p.config["family"],
+             "params_nonembedding": p.params_nonembedding, "tokens": p.tokens, "flops": p.flops,
+             "threads": p.threads, "seconds": seconds.get(p.hash)} for p in plans]
+    if as_json:
+        print_json({"sweep": design.name, "kind": design.kind, "runs": rows,
+                    "flops": total_flops, "threads": capacity, "wall_seconds": wall})
+    else:
+        table = Table(title=f"[bold]sweep {design.name}[/] ({design.kind}, {len(plans)} runs)",
+                      title_justify="left")
+        for column in ("run", "N (non-emb.)", "tokens", "FLOPs", "threads", "est. time"):
+            table.add_column(column, justify="left" if column == "run" else "right",
+                             overflow="fold")
+        for row in rows:
+            table.add_row(row["run"], f"{row['params_nonembedding']:,}", f"{row['tokens']:.3g}",
+                          f"{row['flops']:.3g}", str(row["threads"]), _duration(row["seconds"]))
+        console.print(table)
+        estimate = f"~{_duration(wall)} wall on {capacity} threads" if wall is not None else \
+            "wall time not estimated"
+        console.print(f"total {total_flops:.3g} FLOPs; {estimate}", highlight=False)
+    if wall is not None:
+        planning.check_budget(wall / 3600.0, max_hours)
+
+
+@sweep_app.command("run")
+@user_errors
+def run_command(
+    file: Path | None = FILE_ARGUMENT,
+    preset: str | None = PRESET_OPTION,
+    store: Path = STORE_OPTION,
+    executor: str = typer.Option("local", "--executor", help="local (worker processes) or ray."),
+    address: str | None = typer.Option(None, "--address",
+                                       help="Ray cluster address (default: start a local one)."),
+    workers: int | None = WORKERS_OPTION,
+    runs_dir: Path | None = typer.Option(
+        None, "--runs-dir", help="Checkpoint folder (default: next to the store; on a Ray "
+        "cluster use a shared filesystem)."),
+    max_hours: float | None = MAX_HOURS_OPTION,
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Run a sweep into the store; rerun the same command to resume after a stop or a crash."""
+    import os
+
+    from scalinglab.sweep import design as designs
+    from scalinglab.sweep import plan as planning
+    from scalinglab.sweep.driver import run_sweep
+    from scalinglab.sweep.progress import SweepDisplay
+
+    design = designs.resolve(file, preset)
+    if max_hours is not None:
+        capacity = workers or os.cpu_count() or 1
+        plans = planning.plan_sweep(design, capacity)
+        _, wall = _estimate(plans, capacity, probe=True)
+        if wall is not None:
+            planning.check_budget(wall / 3600.0, max_hours)
+    started = time.monotonic()
+    if as_json:
+        outcome = run_sweep(design, store, executor, workers, address, runs_dir)
+    else:
+        with SweepDisplay(console, design.name) as display:
+            outcome = run_sweep(design, store, executor, workers, address, runs_dir,
+                                display=display, on_note=note)
+    summary = {"sweep": outcome.sweep, "store": str(outcome.store), "runs": outcome.counts,
+               "interrupted": outcome.interrupted, "failures": outcome.failures,
+               "seconds": time.monotonic() - started}
+    if as_json:
+        print_json(summary)
+    else:
+        counts = ", ".join(f"{n} {s}" for s, n in sorted(outcome.counts.items()))
+        console.print(f"sweep {outcome.sweep}: {counts} ({summary['seconds']:.0f} s)",
+                      highlight=False)
+        for name, error in outcome.failures.items():
+            console.print(f"[red]failed[/] {name}: {error.strip().splitlines()[-1]}",
+                          highlight=False)
+        if outcome.interrupted:
+            note("stopped: running runs checkpointed; run the same command to resume")
+    if outcome.interrupted:
+        raise typer.Exit(code=130)
+    if outcome.failures:
+        raise typer.Exit(code=1)
+
+
+@app.command()
+@user_errors
+def status(
+    sweep: str | None = typer.Option(None, "--sweep", help="Show this sweep's runs."),
+    store: Path = STORE_OPTION,
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Show the sweeps in a store (or one sweep's runs), e.g. from another terminal."""
+    from scalinglab.sweep.store import Store
+
+    with Store(store, create=False) as db:
+        lease = db.lease()
+        table = db.runs(sweep) if sweep is not None else db.sweeps()
+    if as_json:
+        print_json({"store": str(store), "driver": lease,
+                    "rows": table.drop(columns=["config_json"], errors="ignore")
+                    .astype(object).where(table.notna(), None).to_dict("records")})
+        return
+    if lease is not None:
+        state = "running" if lease["alive"] else "gone (its runs resume on the next launch)"
+        console.print(f"driver: sweep {lease['sweep']} pid {lease['pid']} on {lease['host']}, "
+                      f"{state}", highlight=False)
+    console.print(_runs_table(table) if sweep is not None else _sweeps_table(table))
+
+
+def _sweeps_table(sweeps: Any) -> Table:
+    table = Table(title="[bold]sweeps", title_justify="left")
+    for column in ("sweep", "kind", "runs", "done", "running", "pending", "diverged", "failed",
+                   "FLOPs done"):
+        table.add_column(column, justify="left" if column in ("sweep", "kind") else "right")
+    for row in sweeps.to_dict("records"):
+        share = row["flops_done"] / row["planned_flops"] if row["planned_flops"] else 0.0
+        table.add_row(row["sweep"], row["kind"], *(str(int(row[c] or 0)) for c in (
+            "runs", "done", "running", "pending", "diverged", "failed")), f"{share:.0%}")
+    return table
+
+
+def _runs_table(runs: Any) -> Table:
+    table = Table(title="[bold]runs", title_justify="left")
+    for column in ("run", "status", "N", "tokens", "loss", "tok/s", "time", "host"):
+        table.add_column(column, justify="left" if column in ("run", "status", "host") else "right")
+    colours = {"done": "green", "running": "cyan", "diverged": "yellow", "failed": "red"}
+    for row in runs.to_dict("records"):
+        status_text = f"[{colours.get(row['status'], 'white')}]{row['status']}[/]"
+        table.add_row(row["name"], status_text, _number(row["params_nonembedding"], ",.0f"),
+                      _number(row["tokens_done"], ".3g"), _number(row["loss_latest"], ".4f"),
+                      _number(row["tokens_per_second"], ",.0f"), _duration(row["seconds"]),
+                      row["host"] or "")
+    return table
+
+
+@app.command()
+@user_errors
+def export(
+    sweep: str = typer.Option(..., "--sweep", help="The sweep to export."),
+    fmt: str = typer.Option("csv", "--format", help="csv or parquet."),
+    output: Path | None = typer.Option(None, "-o", "--output",
+                                       help="Output file (default: SWEEP.csv or SWEEP.parquet)."),
+    store: Path = STORE_OPTION,
+    include_diverged: bool = typer.Option(False, "--include-diverged",
+                                          help="Also export diverged runs' rows."),
+) -> None:
+    """Write a sweep's measurements table (the input of `scalinglab fit`)."""
+    from scalinglab.errors import ScalinglabError
+    from scalinglab.sweep.store import Store
+
+    if fmt not in ("csv", "parquet"):
+        raise ScalinglabError(f"--format must be csv or parquet, got {fmt!r}")
+    output = output or Path(f"{sweep}.{fmt}")
+    with Store(store, create=False) as db:
+        table = db.measurements(sweep, include_diverged=include_diverged)
+        runs = db.runs(sweep)
+    if table.empty:
+        raise ScalinglabError(f"sweep {sweep!r} has no finished runs yet; nothing to export")
+    if fmt == "csv":
+        table.to_csv(output, index=False)
+    else:
+        table.to_parquet(output, index=False)
+    unfinished = int((~runs["status"].isin(["done"])).sum())
+    if unfinished:
+        note(f"{unfinished} of {len(runs)} runs are not done and are left out")
+    console.print(f"wrote {len(table)} rows of {table['run'].nunique()} runs to {output}",
+                  highlight=False)
+
+
+def _number(value: Any, spec: str) -> str:
+    return "" if value is None or value != value else format(value, spec)
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None or seconds != seconds:
+        return ""
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"

@@ -1,0 +1,227 @@
+"""The sweep driver: the one process that writes the store while executors train.
+
+`run_sweep` registers the design's runs (keyed by config hash), skips what is done, resumes what
+was interrupted (each run's checkpoint lives in `runs_dir/<hash>`), feeds the executor in queue
+order as threads free up, and writes each result in one transaction as it arrives.
+
+Ctrl-C asks running runs to checkpoint and return (they go back to `pending`); a second Ctrl-C
+quits at once (they stay `running` and are reset on the next launch). After `kill -9` the next
+launch does the same, so the only loss is the work since each run's last checkpoint.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from scalinglab.errors import ScalinglabError
+from scalinglab.sweep import plan as planning
+from scalinglab.sweep.design import Design
+from scalinglab.sweep.executors import (
+    Executor,
+    Failed,
+    Finished,
+    LocalExecutor,
+    Progress,
+    RayExecutor,
+    Started,
+    Task,
+)
+from scalinglab.sweep.store import DEFAULT_STORE, PlannedRun, Store
+
+HEARTBEAT_SECONDS = 5.0
+STORE_PROGRESS_SECONDS = 2.0
+MAX_CRASHES = 2  # a run whose worker dies this often is marked failed
+
+
+@dataclass
+class SweepOutcome:
+    """How a launch ended: runs by status, and whether it was interrupted."""
+
+    sweep: str
+    store: Path
+    counts: dict[str, int]
+    interrupted: bool = False
+    failures: dict[str, str] = field(default_factory=dict)
+
+
+def runs_dir_for(store_path: Path) -> Path:
+    """Checkpoints live next to the store: `scalinglab.db` -> `scalinglab-runs/`."""
+    return store_path.with_name(f"{store_path.stem}-runs")
+
+
+def make_executor(kind: str, workers: int | None, address: str | None) -> Executor:
+    if kind == "local":
+        if address is not None:
+            raise ScalinglabError("--address applies to --executor ray only")
+        return LocalExecutor(workers)
+    if kind == "ray":
+        return RayExecutor(address, num_cpus=workers)
+    raise ScalinglabError(f"unknown executor {kind!r}; allowed: local, ray")
+
+
+class _StopRequest:
+    """First Ctrl-C: ask runs to stop; second: quit now (KeyboardInterrupt)."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._previous: Any = None
+
+    def __enter__(self) -> _StopRequest:
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+
+    def __exit__(self, *exc: object) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+
+
+def run_sweep(
+    design: Design,
+    store_path: str | Path = DEFAULT_STORE,
+    executor: str | Executor = "local",
+    workers: int | None = None,
+    address: str | None = None,
+    runs_dir: str | Path | None = None,
+    display: Any = None,
+    on_note: Callable[[str], None] | None = None,
+) -> SweepOutcome:
+    """Run (or resume) `design` into the store; see the module doc.
+
+    `display` is an optional `progress.SweepDisplay`-like object (start/progress/finish calls);
+    `executor` may be an `Executor` instance (then `workers`/`address` are ignored).
+    """
+    store_path = Path(store_path)
+    runs_dir = Path(runs_dir) if runs_dir is not None else runs_dir_for(store_path)
+    note = on_note or (lambda message: None)
+    with Store(store_path) as store:
+        store.acquire_lease(design.name)
+        engine = None
+        try:
+            engine = make_executor(executor, workers, address) if isinstance(executor, str) \
+                else executor
+            plans = planning.plan_sweep(design, engine.big_run_threads)
+            new = store.register_sweep(
+                design.name, design.kind, design.model_dump(mode="json"),
+                [PlannedRun(p.hash, p.name, p.config, p.flops) for p in plans])
+            resumed = store.reset_interrupted()
+            statuses = dict(zip(store.runs(design.name)["hash"],
+                                store.runs(design.name)["status"], strict=True))
+            todo = [p for p in plans if statuses[p.hash] in ("pending", "failed")]
+            note(f"sweep {design.name!r}: {len(plans)} runs, {len(plans) - len(todo)} finished, "
+                 f"{len(todo)} to run ({new} new, {resumed} interrupted before)")
+            loop = _Loop(store, engine, runs_dir, display)
+            interrupted = loop.run(planning.queue_order(todo), plans)
+        finally:
+            if engine is not None:
+                engine.shutdown()
+            store.release_lease()
+        counts = store.runs(design.name)["status"].value_counts().to_dict()
+        return SweepOutcome(design.name, store_path, {k: int(v) for k, v in counts.items()},
+                            interrupted, loop.failures)
+
+
+class _Loop:
+    """The driver's event loop over one executor (see `run_sweep`)."""
+
+    def __init__(self, store: Store, executor: Executor, runs_dir: Path, display: Any) -> None:
+        self.store = store
+        self.executor = executor
+        self.runs_dir = runs_dir
+        self.display = display
+        self.running: dict[str, planning.RunPlan] = {}
+        self.crashes: dict[str, int] = {}
+        self.failures: dict[str, str] = {}
+        self.last_store_progress: dict[str, float] = {}
+
+    def run(self, queue: list[planning.RunPlan], plans: list[planning.RunPlan]) -> bool:
+        """Train the queue; return True if stopped by Ctrl-C."""
+        if self.display is not None:
+            finished = {p.hash for p in plans} - {p.hash for p in queue}
+            self.display.begin(sum(p.flops for p in plans),
+                               sum(p.flops for p in plans if p.hash in finished))
+        free = self.executor.capacity
+        last_heartbeat = time.monotonic()
+        with _StopRequest() as stop:
+            stopping = False
+            while queue or self.running:
+                if stop.requested and not stopping:
+                    stopping = True
+                    queue.clear()
+                    self.executor.stop()
+                while not stopping and (plan := planning.next_fitting(queue, free)) is not None:
+                    self._submit(plan)
+                    free -= plan.threads
+                if not self.running and queue:  # wants more threads than exist: run it alone
+                    self._submit(plan := queue.pop(0))
+                    free -= plan.threads
+                for event in self.executor.poll(0.2):
+                    free += self._handle(event, queue)
+                if time.monotonic() - last_heartbeat > HEARTBEAT_SECONDS:
+                    self.store.heartbeat()
+                    last_heartbeat = time.monotonic()
+            return stopping
+
+    def _submit(self, plan: planning.RunPlan) -> None:
+        self.store.mark_running(plan.hash)
+        self.running[plan.hash] = plan
+        self.executor.submit(Task(plan.hash, plan.name, plan.config, plan.threads,
+                                  str(self.runs_dir / plan.hash), plan.gpus))
+        if self.display is not None:
+            self.display.start(plan.hash, plan.name, plan.tokens, plan.flops)
+
+    def _handle(self, event: Any, queue: list[planning.RunPlan]) -> int:
+        """Apply one executor event; return the threads it freed."""
+        if isinstance(event, Started):
+            return 0
+        if isinstance(event, Progress):
+            if event.hash in self.running:
+                now = time.monotonic()
+                if now - self.last_store_progress.get(event.hash, 0.0) > STORE_PROGRESS_SECONDS:
+                    self.last_store_progress[event.hash] = now
+                    plan = self.running[event.hash]
+                    self.store.record_progress(
+                        event.hash, event.tokens, event.loss, event.tokens_per_second,
+                        plan.flops / plan.tokens if plan.tokens else None)
+                if self.display is not None:
+                    self.display.progress(event.hash, event.tokens, event.loss,
+                                          event.tokens_per_second, event.flops)
+            return 0
+        plan = self.running.pop(event.hash, None)
+        if plan is None:
+            return 0
+        if isinstance(event, Finished):
+            self.store.record_result(event.hash, event.record)
+            status = event.record.status
+            loss = _final_loss(event.record.measurements)
+        else:
+            assert isinstance(event, Failed)
+            self.crashes[event.hash] = self.crashes.get(event.hash, 0) + event.crashed
+            if event.crashed and self.crashes[event.hash] < MAX_CRASHES:
+                self.store.mark_pending(event.hash)
+                queue.insert(0, plan)  # resume it from its checkpoint
+                status, loss = "retrying", None
+            else:
+                self.store.mark_failed(event.hash, event.error)
+                self.failures[plan.name] = event.error
+                status, loss = "failed", None
+        if self.display is not None:
+            self.display.finish(event.hash, status, loss, plan.flops)
+        return plan.threads
+
+
+def _final_loss(measurements: Any) -> float | None:
+    if measurements is None or not len(measurements):
+        return None
+    return float(measurements["loss"].iloc[-1])

@@ -1,0 +1,197 @@
+"""Planning a sweep: each run's exact FLOPs, its thread count, the queue order, the wall time.
+
+- FLOPs come from the training engine's own plan of each run (`train.plan_run`): the exact
+  FLOPs per token of the shape the size ladder picks, times the tokens it will really train,
+  cooldown branches included. So a plan's FLOPs match what the runs record.
+- Threads: a run below `SMALL_RUN_PARAMS` non-embedding parameters gets one thread, so small runs
+  pack side by side; a bigger one gets every thread of a machine (see `executors`).
+- Queue: big runs first (one at a time, all threads), then small runs in decreasing FLOPs, the
+  longest-first rule that keeps the last cores from idling at the end of a sweep.
+- Wall time: a quick throughput probe trains a few sizes of each family for a second or two,
+  then the queue is simulated on the executor's cores.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from scalinglab.errors import ScalinglabError
+from scalinglab.sweep.design import Design, RunSpec
+from scalinglab.sweep.executors import SMALL_RUN_PARAMS
+
+PROBE_SECONDS = 1.5
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    """One run of a sweep, resolved: config hash, exact shape size, tokens, FLOPs, threads."""
+
+    spec: RunSpec
+    hash: str
+    params_nonembedding: int
+    tokens: float  # tokens trained, cooldown branches included
+    flops: float
+    threads: int
+    gpus: float
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def config(self) -> dict[str, Any]:
+        return self.spec.config
+
+
+def plan_sweep(design: Design, big_run_threads: int) -> list[RunPlan]:
+    """Resolve every run of `design` with the training engine (no training)."""
+    from scalinglab.train import RunConfig, plan_run
+
+    plans = []
+    seen: set[str] = set()
+    for spec in design.runs():
+        config = RunConfig(**spec.config)
+        run_hash = config.config_hash()
+        if run_hash in seen:
+            continue  # two design points that resolve to the same run are trained once
+        seen.add(run_hash)
+        engine = plan_run(config)
+        branch_steps = sum(end - start for start, end in engine.branches)
+        tokens = float((engine.steps + branch_steps) * engine.batch_tokens)
+        small = engine.shape.params_nonembedding < SMALL_RUN_PARAMS
+        threads = design.threads or (1 if small and design.device == "cpu" else big_run_threads)
+        plans.append(RunPlan(
+            spec=spec, hash=run_hash, params_nonembedding=engine.shape.params_nonembedding,
+            tokens=tokens, flops=engine.model_config.flops_per_token() * tokens,
+            threads=min(threads, big_run_threads), gpus=1.0 if design.device == "cuda" else 0.0))
+    return plans
+
+
+def queue_order(plans: Iterable[RunPlan]) -> list[RunPlan]:
+    """Big (many-thread) runs first, then by decreasing FLOPs (see the module doc)."""
+    return sorted(plans, key=lambda p: (-p.threads, -p.flops, p.name))
+
+
+def next_fitting(queue: list[RunPlan], free_threads: int) -> RunPlan | None:
+    """The head of the queue if it fits in the free threads (strict order: big runs never
+    starve behind small ones), else None."""
+    if queue and queue[0].threads <= free_threads:
+        return queue.pop(0)
+    return None
+
+
+# --- wall-time estimate ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Throughput:
+    """Measured tokens/s of one family at a few sizes, with one thread count, on one device."""
+
+    family: str
+    threads: int
+    device: str
+    points: tuple[tuple[float, float], ...]  # (params_nonembedding, FLOP/s)
+    overhead_seconds: float  # set-up time of a run (corpus, model, evaluations)
+
+    def flops_per_second(self, params: float) -> float:
+        """Log-log interpolation between probed sizes, flat beyond them."""
+        xs = [math.log(p) for p, _ in self.points]
+        ys = [math.log(f) for _, f in self.points]
+        x = math.log(params)
+        if x <= xs[0]:
+            return math.exp(ys[0])
+        for (x0, y0), (x1, y1) in zip(zip(xs, ys, strict=True), zip(xs[1:], ys[1:], strict=True),
+                                      strict=False):
+            if x <= x1:
+                return math.exp(y0 + (y1 - y0) * (x - x0) / (x1 - x0))
+        return math.exp(ys[-1])
+
+
+def probe_throughput(plans: list[RunPlan], seconds: float = PROBE_SECONDS,
+                     on_probe: Callable[[str], None] | None = None) -> dict[tuple, Throughput]:
+    """Train the smallest, largest (and a middle) run of each family for `seconds` each."""
+    groups: dict[tuple, list[RunPlan]] = {}
+    for plan in plans:
+        key = (plan.config["family"], plan.threads, plan.config.get("device", "cpu"))
+        groups.setdefault(key, []).append(plan)
+    result = {}
+    for key, members in groups.items():
+        members = sorted(members, key=lambda p: (p.params_nonembedding, -p.tokens))
+        sizes = sorted({p.params_nonembedding for p in members})
+        picks = {sizes[0], sizes[-1]}
+        if sizes[-1] > 10 * sizes[0]:
+            picks.add(min(sizes, key=lambda s: abs(math.log(s / math.sqrt(sizes[0] * sizes[-1])))))
+        points, overheads = [], []
+        for size in sorted(picks):
+            plan = next(p for p in members if p.params_nonembedding == size)
+            if on_probe is not None:
+                on_probe(f"{plan.name} ({plan.threads} thread{'s' * (plan.threads > 1)})")
+            rate, overhead = _probe_one(plan, seconds)
+            points.append((float(size), rate))
+            overheads.append(overhead)
+        result[key] = Throughput(key[0], key[1], key[2], tuple(points), max(overheads))
+    return result
+
+
+def _probe_one(plan: RunPlan, seconds: float) -> tuple[float, float]:
+    """(FLOP/s, set-up seconds) of `plan`, from a training run stopped after `seconds`."""
+    from scalinglab.train import RunConfig, train_run
+
+    config = RunConfig(**{**plan.config, "threads": plan.threads, "eval_count": 1})
+    marks: list[tuple[float, float, float]] = []  # (time, tokens, flops)
+    began = time.perf_counter()
+
+    def progress(update: dict[str, Any]) -> None:
+        marks.append((time.perf_counter(), float(update["tokens"]), float(update["flops"])))
+
+    def should_stop() -> bool:
+        return len(marks) >= 2 and time.perf_counter() - marks[0][0] >= seconds
+
+    result = train_run(config, out_dir=None, progress=progress, should_stop=should_stop)
+    if len(marks) >= 2 and marks[-1][0] > marks[0][0] and marks[-1][1] > marks[0][1]:
+        rate = (marks[-1][2] - marks[0][2]) / (marks[-1][0] - marks[0][0])
+        overhead = max(0.0, marks[0][0] - began - marks[0][1] * result.flops_per_token / rate)
+        return rate, overhead
+    elapsed = time.perf_counter() - began  # the whole run fit in the probe
+    return result.flops_per_token * result.tokens / elapsed, 0.0
+
+
+def estimate_seconds(plan: RunPlan, throughput: dict[tuple, Throughput]) -> float | None:
+    """Estimated wall seconds of one run, or None if its group was not probed."""
+    key = (plan.config["family"], plan.threads, plan.config.get("device", "cpu"))
+    if key not in throughput:
+        return None
+    probe = throughput[key]
+    return probe.overhead_seconds + plan.flops / probe.flops_per_second(plan.params_nonembedding)
+
+
+def simulate_wall_seconds(plans: list[RunPlan], seconds: dict[str, float],
+                          capacity: int) -> float:
+    """Wall time of the queue on `capacity` threads, scheduled exactly as the driver does."""
+    queue = queue_order(plans)
+    clock, free = 0.0, capacity
+    running: list[tuple[float, RunPlan]] = []
+    while queue or running:
+        while (plan := next_fitting(queue, free)) is not None:
+            running.append((clock + seconds[plan.hash], plan))
+            free -= plan.threads
+        if not running:  # a run wants more threads than there are: it runs alone
+            plan = queue.pop(0)
+            running.append((clock + seconds[plan.hash], plan))
+            free -= plan.threads
+        running.sort(key=lambda item: item[0])
+        clock, done = running.pop(0)
+        free += done.threads
+    return clock
+
+
+def check_budget(hours: float, max_hours: float | None) -> None:
+    """Refuse a sweep whose estimate exceeds `--max-hours`."""
+    if max_hours is not None and hours > max_hours:
+        raise ScalinglabError(
+            f"the sweep needs an estimated {hours:.2f} h on this machine, over --max-hours "
+            f"{max_hours:g}; shrink the design or raise --max-hours")
