@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from scipy.optimize import minimize
+from threadpoolctl import threadpool_limits
 
 if TYPE_CHECKING:
     from scalinglab.laws.base import Law
@@ -128,7 +129,22 @@ def multistart(
 
     Returns the best parameters (optimiser space), every local run (best first, for warm starts
     elsewhere) and the `FitResult` summary.
+
+    BLAS is held to one thread: the problems are tiny, and L-BFGS-B's BLAS calls on a busy
+    machine otherwise spend 10-100x longer waking and spinning threads than computing.
     """
+    with threadpool_limits(limits=1, user_api="blas"):
+        return _multistart(law, log_x, log_y, candidates, n_local, forced)
+
+
+def _multistart(
+    law: Law,
+    log_x: np.ndarray,
+    log_y: np.ndarray,
+    candidates: np.ndarray,
+    n_local: int,
+    forced: Sequence[np.ndarray],
+) -> tuple[np.ndarray, list[LocalRun], FitResult]:
     candidates = np.asarray(candidates, float).reshape(-1, law.n_params)
     values = screen(law, candidates, log_x, log_y)
     order = [i for i in np.argsort(values, kind="stable") if np.isfinite(values[i])]

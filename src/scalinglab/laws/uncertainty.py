@@ -119,13 +119,7 @@ def bootstrap(
     log_x = law.log_inputs(table, source)
     log_y = np.log(_positive_column(table, "loss", source))
 
-    # Rows grouped by run; each resample draws as many runs as there are, with replacement.
-    run_codes, _ = pd.factorize(table["run"].astype(str))
-    rows_of_run = [np.flatnonzero(run_codes == code) for code in range(run_codes.max() + 1)]
-    rng = np.random.default_rng(seed)
-    draws = rng.integers(0, len(rows_of_run), size=(n_resamples, len(rows_of_run)))
-    resample_rows = [np.concatenate([rows_of_run[r] for r in draw]) for draw in draws]
-
+    resample_rows = run_resamples(table["run"], n_resamples, seed)
     starts = _resample_starts(law, log_x, log_y, starts_per_resample)
     chunks = [c for c in np.array_split(np.arange(n_resamples), _n_chunks(n_jobs, n_resamples))
               if len(c)]
@@ -147,6 +141,16 @@ def bootstrap(
         n_starts_at_best=np.concatenate([p[2] for p in parts]),
         seed=seed,
     )
+
+
+def run_resamples(runs: pd.Series | np.ndarray, n_resamples: int, seed: int) -> list[np.ndarray]:
+    """Row indices of each resample: as many runs as there are, drawn with replacement,
+    each bringing all of its rows."""
+    run_codes, _ = pd.factorize(pd.Series(np.asarray(runs)).astype(str))
+    rows_of_run = [np.flatnonzero(run_codes == code) for code in range(run_codes.max() + 1)]
+    rng = np.random.default_rng(seed)
+    draws = rng.integers(0, len(rows_of_run), size=(n_resamples, len(rows_of_run)))
+    return [np.concatenate([rows_of_run[r] for r in draw]) for draw in draws]
 
 
 def _resample_starts(

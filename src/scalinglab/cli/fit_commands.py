@@ -1,0 +1,258 @@
+"""`scalinglab fit` and `scalinglab backtest`: thin commands over `scalinglab.laws`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import typer
+from rich.table import Table
+
+from scalinglab.cli.app import JSON_OPTION, app, console, note, print_json, user_errors
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from scalinglab.laws import Law
+
+DATA_ARGUMENT = typer.Argument(..., help="Measurements table (CSV or Parquet).", show_default=False)
+LAW_OPTION = typer.Option(
+    "chinchilla", "--law",
+    help="power, saturating, kaplan-nd, chinchilla or broken-power.",
+)
+MAP_OPTION = typer.Option(
+    None, "--map", help="Rename a column: --map 'Model Size=params' (repeatable)."
+)
+DROP_OPTION = typer.Option(
+    0, "--drop-highest-loss", help="Drop the K rows with the highest loss before fitting."
+)
+SEED_OPTION = typer.Option(0, "--seed", help="Seed of the bootstrap resampling.")
+JOBS_OPTION = typer.Option(1, "--jobs", help="Processes for the bootstrap (-1: all cores).")
+
+
+@app.command()
+@user_errors
+def fit(
+    data: Path = DATA_ARGUMENT,
+    law_name: str = LAW_OPTION,
+    column_map: list[str] | None = MAP_OPTION,
+    x: str | None = typer.Option(
+        None, "--x", help="Input of a one-variable law: flops, tokens or params."
+    ),
+    drop_highest_loss: int = DROP_OPTION,
+    n_bootstrap: int = typer.Option(
+        0, "--bootstrap", help="Bootstrap resamples of the runs, for 95% intervals."
+    ),
+    approach: int = typer.Option(
+        3, "--approach",
+        help="Chinchilla approach: 1 lower envelope, 2 IsoFLOP profiles, 3 parametric law.",
+    ),
+    seed: int = SEED_OPTION,
+    jobs: int = JOBS_OPTION,
+    out: Path | None = typer.Option(None, "--out", help="Write the fit to this FIT.json."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Fit a scaling law (summed Huber on log residuals, multi-start), optionally bootstrapped."""
+    from scalinglab import laws
+    from scalinglab.errors import ScalinglabError
+
+    table = _read(data, column_map, drop_highest_loss)
+    if approach in (1, 2):
+        if n_bootstrap:
+            raise ScalinglabError("--bootstrap applies to the parametric fit (--approach 3)")
+        allocation = laws.envelope_fit(table, str(data)) if approach == 1 else laws.isoflop_fit(
+            table, source=str(data)
+        )
+        result = allocation.to_dict()
+        if out is not None:
+            _write_json(out, result)
+        if as_json:
+            print_json(result)
+        else:
+            _print_allocation(allocation)
+        return
+    if approach != 3:
+        raise ScalinglabError(f"--approach must be 1, 2 or 3, got {approach}")
+
+    law = _make_law(law_name, x, x_is_threshold=False)
+    _note_rows_per_run(table)
+    law.fit(table, str(data))
+    boot = None
+    if n_bootstrap:
+        boot = laws.bootstrap(law, table, n_resamples=n_bootstrap, seed=seed, n_jobs=jobs,
+                              source=str(data))
+    if out is not None:
+        laws.save_fit(out, law, boot)
+    if as_json:
+        print_json(laws.fit_summary(law, boot, with_samples=False))
+    else:
+        _print_fit(law, boot, data)
+
+
+@app.command()
+@user_errors
+def backtest(
+    data: Path = DATA_ARGUMENT,
+    law_name: str = LAW_OPTION,
+    column_map: list[str] | None = MAP_OPTION,
+    x: str = typer.Option(
+        "flops", "--x",
+        help="Threshold column (and a one-variable law's input): flops, tokens or params.",
+    ),
+    train_max: float = typer.Option(
+        ..., "--train-max", help="Fit on rows with x at most this; predict the rest."
+    ),
+    drop_highest_loss: int = DROP_OPTION,
+    n_bootstrap: int = typer.Option(
+        200, "--bootstrap", help="Bootstrap resamples for the prediction intervals (0: none)."
+    ),
+    seed: int = SEED_OPTION,
+    jobs: int = JOBS_OPTION,
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Fit on small runs, predict the large ones: intervals and absolute relative errors."""
+    from scalinglab import laws
+
+    table = _read(data, column_map, drop_highest_loss)
+    law = _make_law(law_name, x, x_is_threshold=True)
+    rows = laws.backtest(law, table, x=x, train_max=train_max, n_resamples=n_bootstrap,
+                         seed=seed, n_jobs=jobs, source=str(data))
+    summary = {
+        "law": law.name,
+        "x": x,
+        "train_max": train_max,
+        "n_train": rows.attrs["n_train"],
+        "n_test": rows.attrs["n_test"],
+        "level": rows.attrs["level"],
+        "median_are": rows.attrs["median_are"],
+        "params": law.params_,
+        "fit": rows.attrs["law"],
+        "rows": rows.to_dict("records"),
+    }
+    if as_json:
+        print_json(summary)
+        return
+    _print_backtest(rows, law, n_bootstrap)
+
+
+# --- Helpers -------------------------------------------------------------------------------
+def _read(data: Path, column_map: list[str] | None, drop_highest_loss: int) -> pd.DataFrame:
+    """Read and validate the table, show what was derived, drop the K highest losses."""
+    from scalinglab.errors import ScalinglabError
+    from scalinglab.measurements import parse_column_map, read_measurements
+
+    table, notes = read_measurements(data, parse_column_map(column_map or []))
+    for message in notes:
+        note(message)
+    if drop_highest_loss < 0:
+        raise ScalinglabError(f"--drop-highest-loss must be 0 or more, got {drop_highest_loss}")
+    if drop_highest_loss:
+        if drop_highest_loss >= len(table):
+            raise ScalinglabError(
+                f"{data}: --drop-highest-loss {drop_highest_loss} would drop all {len(table)} rows"
+            )
+        dropped = table["loss"].nlargest(drop_highest_loss).index
+        table = table.drop(index=dropped).reset_index(drop=True)
+        note(f"dropped the {drop_highest_loss} highest-loss rows; {len(table)} rows remain")
+    return table
+
+
+def _make_law(name: str, x: str | None, x_is_threshold: bool) -> Law:
+    """The named law; `--x` picks a one-variable law's input column."""
+    from scalinglab import laws
+    from scalinglab.errors import ScalinglabError
+    from scalinglab.laws.forms import ONE_VARIABLE_INPUTS, OneVariableLaw
+
+    if x is not None and x not in ONE_VARIABLE_INPUTS:
+        raise ScalinglabError(f"--x must be one of {', '.join(ONE_VARIABLE_INPUTS)}, got {x!r}")
+    law = laws.get_law(name)
+    if isinstance(law, OneVariableLaw):
+        return laws.get_law(name, x=x)
+    if x is not None and not x_is_threshold:
+        raise ScalinglabError(
+            f"--x applies to one-variable laws; the {name} law reads {', '.join(law.inputs)}"
+        )
+    return law
+
+
+def _note_rows_per_run(table: pd.DataFrame) -> None:
+    """Say so when learning-curve rows (several per run) all enter the fit."""
+    n_runs = table["run"].nunique()
+    if n_runs < len(table):
+        note(f"fitting all {len(table)} rows of {n_runs} runs (intermediate evaluations included)")
+
+
+def _write_json(path: Path, obj: dict[str, Any]) -> None:
+    import json
+
+    from scalinglab.cli.app import to_jsonable
+
+    path.write_text(json.dumps(to_jsonable(obj), indent=2) + "\n")
+
+
+def _print_fit(law: Law, boot: Any, data: Path) -> None:
+    result = law.result_
+    title = f"{law.name} law fitted to {data.name} ({', '.join(law.inputs)} -> loss)"
+    table = Table(title=f"[bold]{title}", title_justify="left")
+    table.add_column("parameter")
+    table.add_column("value", justify="right")
+    intervals = boot.intervals() if boot is not None else {}
+    derived_intervals = boot.derived_intervals() if boot is not None else {}
+    if boot is not None:
+        table.add_column("95% interval", justify="right")
+    rows = [(k, v, intervals.get(k)) for k, v in law.params_.items()]
+    rows += [(k, v, derived_intervals.get(k)) for k, v in law.derived().items()]
+    for name, value, interval in rows:
+        cells = [name, f"{value:.6g}"]
+        if boot is not None:
+            cells.append(f"{interval[0]:.4g} – {interval[1]:.4g}" if interval else "")
+        table.add_row(*cells)
+    console.print(table)
+    status = "[green]converged[/]" if result.converged else "[bold red]NOT CONVERGED[/]"
+    console.print(
+        f"objective {result.objective:.6g} (summed Huber, delta 1e-3, on log residuals) · "
+        f"{status} · {result.n_starts_at_best}/{result.n_starts} starts reached the best "
+        f"(of {result.n_screened} screened) · {result.n_points} points",
+        highlight=False,
+    )
+    if not result.converged:
+        console.print(f"[red]optimiser: {result.message}[/]", highlight=False)
+    if boot is not None:
+        console.print(
+            f"bootstrap: {boot.n_resamples} resamples of the runs (seed {boot.seed}), "
+            f"{boot.n_converged} converged",
+            highlight=False,
+        )
+
+
+def _print_allocation(allocation: Any) -> None:
+    name = {1: "Approach 1 (lower envelope)", 2: "Approach 2 (IsoFLOP profiles)"}
+    table = Table(title=f"[bold]{name[allocation.approach]}: compute-optimal points",
+                  title_justify="left")
+    for column in ("flops", "params", "tokens", "loss"):
+        table.add_column(column, justify="right")
+    for row in allocation.points.itertuples():
+        table.add_row(*(f"{getattr(row, c):.4g}" for c in ("flops", "params", "tokens", "loss")))
+    console.print(table)
+    console.print(
+        f"N_opt = {allocation.n_coefficient:.4g} C^{allocation.n_exponent:.4f}   "
+        f"D_opt = {allocation.d_coefficient:.4g} C^{allocation.d_exponent:.4f}",
+        highlight=False,
+    )
+    for reason in allocation.skipped:
+        note(f"skipped {reason}")
+
+
+def _print_backtest(rows: pd.DataFrame, law: Law, n_bootstrap: int) -> None:
+    attrs = rows.attrs
+    title = (f"Backtest: {law.name} fitted on {attrs['n_train']} rows with {attrs['x']} <= "
+             f"{attrs['train_max']:.4g}, predicting {attrs['n_test']}")
+    table = Table(title=f"[bold]{title}", title_justify="left")
+    for column in ("run", attrs["x"], "measured", "predicted", "95% interval", "ARE"):
+        table.add_column(column, justify="left" if column == "run" else "right")
+    for row in rows.itertuples():
+        interval = f"{row.lo:.4f} – {row.hi:.4f}" if n_bootstrap else ""
+        table.add_row(str(row.run), f"{row.x:.4g}", f"{row.measured:.4f}",
+                      f"{row.predicted:.4f}", interval, f"{row.are:.2%}")
+    console.print(table)
+    console.print(f"median ARE {attrs['median_are']:.2%}", highlight=False)
