@@ -93,7 +93,8 @@ def test_save_and_load_fit_round_trip(tmp_path) -> None:
     assert set(saved) >= {"law", "params", "objective", "converged", "n_points", "n_starts",
                           "n_starts_at_best", "options", "intervals", "bootstrap_params"}
     assert len(saved["bootstrap_params"]) == 12
-    assert saved["intervals"]["alpha"][0] < saved["params"]["alpha"] < saved["intervals"]["alpha"][1]
+    lo, hi = saved["intervals"]["alpha"]
+    assert lo < saved["params"]["alpha"] < hi
     loaded, samples = laws.load_fit(path)
     assert loaded.name == "chinchilla" and loaded.params_ == law.params_
     assert loaded.result_.n_starts_at_best == law.result_.n_starts_at_best
