@@ -6,6 +6,7 @@ from scalinglab.cli.app import app
 # isort: off
 from scalinglab.cli import fit_commands  # noqa: F401
 from scalinglab.cli import plan_commands  # noqa: F401
+from scalinglab.cli import report_commands  # noqa: F401
 from scalinglab.cli import sweep_commands  # noqa: F401
 from scalinglab.cli import train_commands  # noqa: F401
 # isort: on

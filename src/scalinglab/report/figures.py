@@ -23,6 +23,7 @@ from matplotlib.axes import Axes
 from matplotlib.cm import ScalarMappable
 from matplotlib.colors import LogNorm, Normalize
 from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
 from scalinglab.decide import chinchilla_allocation
 from scalinglab.laws.approaches import DEFAULT_PER_DECADE
@@ -93,10 +94,23 @@ def _figure(size: tuple[float, float] = SINGLE, ncols: int = 1) -> tuple[Figure,
 
 
 def _log_axes(ax: Axes, xlabel: str, ylabel: str = LOSS_LABEL) -> None:
+    """Log-log axes; a loss axis spanning less than a decade gets plain labels (2, 3, 4)."""
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
+    if ylabel == LOSS_LABEL:
+        plain_loss_ticks(ax)
+
+
+def plain_loss_ticks(ax: Axes) -> None:
+    """Label a short log axis with plain numbers instead of 2x10^0, 3x10^0, ..."""
+    lo, hi = ax.get_ylim()
+    if hi / lo < 12.0:
+        ax.yaxis.set_major_locator(LogLocator(base=10.0, subs=(1.0, 1.5, 2.0, 3.0, 4.0, 5.0, 6.0,
+                                                                 8.0)))
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+        ax.yaxis.set_minor_formatter(NullFormatter())
 
 
 def _log_norm(values: pd.Series | np.ndarray) -> LogNorm:
@@ -162,7 +176,7 @@ def learning_curves(fits: ReportFits) -> FigureResult:
         if not extra.empty:
             ax.scatter(extra["flops"], extra["loss"], s=6,
                        c=[cmap(norm(v)) for v in extra["params_nonembedding"]], zorder=3)
-        points = envelope.allocation.fit.points
+        points = envelope.envelope
         ax.scatter(points["flops"], points["loss"], s=5, color="black", zorder=6,
                    label="envelope (lowest loss so far)")
         fitted = envelope.loss_law
@@ -314,8 +328,8 @@ def lnd_contours(fits: ReportFits) -> FigureResult:
     with paper_style():
         figure, (ax,) = _figure()
         measured_lo = float(done["loss"].min())
-        levels = np.geomspace(max(float(np.nanmin(loss)), measured_lo * 0.9),
-                              float(np.nanpercentile(loss, 95)), 12)
+        levels = np.geomspace(max(float(np.nanmin(loss)), measured_lo * 0.95),
+                              float(done["loss"].max()) * 1.05, 12)
         norm = LogNorm(vmin=levels[0], vmax=levels[-1])
         ax.contourf(cc, nn, loss, levels=levels, cmap="viridis_r", norm=norm, alpha=0.55,
                     extend="both")
@@ -426,7 +440,7 @@ def _multiplier_text(row: Any) -> str:
 def _draw_envelope(ax: Axes, envelope: EnvelopeFit, color: str, label: str) -> None:
     rows = envelope.rows
     ax.scatter(rows["flops"], rows["loss"], s=4, color=color, alpha=0.18, lw=0)
-    points = envelope.allocation.fit.points
+    points = envelope.envelope
     ax.scatter(points["flops"], points["loss"], s=12, color=color, lw=0, zorder=5)
     fitted = envelope.loss_law
     _fit_curve(ax, fitted, "flops", _grid(points["flops"].min(), points["flops"].max(), pad=2.0),
@@ -487,8 +501,8 @@ def backtest(fits: ReportFits) -> FigureResult:
         ax.scatter(frame["flops"], frame["measured"], marker="x", s=22, color="black",
                    label="measured (held out)", zorder=6)
         ax.axvline(threshold, color="0.3", ls=":", lw=1.0)
-        ax.text(threshold, 0.98, " fit threshold", transform=ax.get_xaxis_transform(),
-                va="top", fontsize=7, color="0.3")
+        ax.text(threshold, 0.02, " fit threshold", transform=ax.get_xaxis_transform(),
+                va="bottom", fontsize=7, color="0.3")
         _log_axes(ax, COMPUTE_LABEL)
         ax.legend(loc="upper right")
     coverage = (f"; {int(inside.sum())} of {len(frame)} measured losses inside the 95% interval"

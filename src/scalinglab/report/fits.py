@@ -285,26 +285,40 @@ class Allocation:
 
 @dataclass
 class EnvelopeFit:
-    """A compute envelope (Approach 1 points) with its L(C) law: one family's or corpus's trend."""
+    """A compute envelope with its L(C) law and Approach 1 allocation: one group's trend."""
 
     name: str
-    rows: pd.DataFrame
+    rows: pd.DataFrame  # every row of the group
+    envelope: pd.DataFrame  # the lower envelope of loss against compute (rows of `rows`)
     allocation: Allocation
     loss_law: FittedLaw
 
 
+def lower_envelope(rows: pd.DataFrame) -> pd.DataFrame:
+    """Rows whose loss is lower than that of every row with less compute (Kaplan's L(C)).
+
+    Kaplan et al. fit L(C) to this frontier of all learning curves; a run contributes the
+    stretch of compute over which it was the best model trained.
+    """
+    ordered = rows.sort_values(["flops", "loss"], kind="stable")
+    best_before = ordered["loss"].cummin().shift(1, fill_value=np.inf)
+    return ordered[ordered["loss"] < best_before].reset_index(drop=True)
+
+
 def fit_envelope(name: str, rows: pd.DataFrame, n_resamples: int, seed: int) -> EnvelopeFit:
-    """Approach 1 on `rows`, and L(C) = E + (C0/C)^a through the envelope points."""
-    allocation = laws.envelope_fit(rows, source=name)
-    points = allocation.points
-    if len(points) < 4:
-        raise ScalinglabError(f"{name}: only {len(points)} envelope points; need 4 for L(C)")
+    """L(C) = E + (C0/C)^a through the lower envelope of `rows`, and Approach 1 on them."""
+    envelope = lower_envelope(rows)
+    if len(envelope) < 4:
+        raise ScalinglabError(f"{name or 'table'}: only {len(envelope)} envelope points; "
+                              "need 4 for L(C)")
     label = f"L(C) {name}".strip()
-    loss_law = fit_law(f"l_c:{name}", label, laws.get_law("saturating", x="flops"), points,
-                       n_resamples, seed, note="fitted to the lower envelope of loss vs compute")
+    loss_law = fit_law(f"l_c:{name}" if name else "l_c", label,
+                       laws.get_law("saturating", x="flops"), envelope, n_resamples, seed,
+                       note="lower envelope of loss against compute")
+    allocation = laws.envelope_fit(rows, source=name or "table")
     intervals = allocation_intervals(lambda t: laws.envelope_fit(t, source=name), rows,
                                      n_resamples, seed)
-    return EnvelopeFit(name, rows, Allocation(allocation, intervals), loss_law)
+    return EnvelopeFit(name, rows, envelope, Allocation(allocation, intervals), loss_law)
 
 
 def compute_multiplier(
@@ -316,12 +330,13 @@ def compute_multiplier(
     one family with resample i of the other. Returns loss, multiplier, lo, hi (or None when the
     envelopes share no loss range).
     """
-    lo_loss = max(base.rows["loss"].min(), other.rows["loss"].min(),
+    lo_loss = max(base.envelope["loss"].min(), other.envelope["loss"].min(),
                   base.loss_law.law.params_["E"], other.loss_law.law.params_["E"])
-    hi_loss = min(base.loss_law.data["loss"].max(), other.loss_law.data["loss"].max())
+    hi_loss = min(base.envelope["loss"].max(), other.envelope["loss"].max())
     if not hi_loss > lo_loss:
         return None
-    losses = np.geomspace(lo_loss * 1.001, hi_loss, n_points)
+    # Inside the shared range, away from its ends, where a fit is least extrapolated.
+    losses = lo_loss + (hi_loss - lo_loss) * np.linspace(0.15, 0.85, n_points)
 
     def ratio(p_base: dict[str, float], p_other: dict[str, float]) -> np.ndarray:
         with np.errstate(all="ignore"):
@@ -405,7 +420,7 @@ def fit_report(
     else:
         fits.skipped["backtest"] = "no L(N, D) fit to backtest"
     if position_losses is not None and not position_losses.empty:
-        _fit_positions(fits, position_losses, table, n_resamples, seed)
+        _fit_positions(fits, position_losses, full, n_resamples, seed)
     else:
         fits.skipped["positions"] = "no loss-by-position table"
     return fits
@@ -420,7 +435,7 @@ def _fit_groups(fits: ReportFits, n_resamples: int, seed: int) -> None:
     if len(families) >= 2:
         for family in families:
             rows = same_corpus[same_corpus["family"] == family]
-            fitted = _attempt(fits, f"family:{family}",
+            fitted = _attempt(fits, f"family {family}",
                               lambda rows=rows, family=family: fit_envelope(
                                   family, rows, n_resamples, seed))
             if fitted is not None:
@@ -433,7 +448,7 @@ def _fit_groups(fits: ReportFits, n_resamples: int, seed: int) -> None:
     family = fits.table["family"].iloc[0]
     for name in sorted(table.loc[table["family"] == family, "corpus"].unique()):
         rows = table[(table["family"] == family) & (table["corpus"] == name)]
-        fitted = _attempt(fits, f"corpus:{name}",
+        fitted = _attempt(fits, f"corpus {name}",
                           lambda rows=rows, name=name: fit_envelope(name, rows, n_resamples, seed))
         if fitted is not None:
             fits.corpora[name] = fitted

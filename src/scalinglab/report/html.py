@@ -89,7 +89,7 @@ def build_report(
     for number, result in enumerate([r for r in drawn if r.figure is not None], start=1):
         svg = _svg(result.figure, prefix=f"f{number}-")
         (files_dir / f"{result.name}.svg").write_text(svg)
-        result.figure.savefig(files_dir / f"{result.name}.png", dpi=PNG_DPI, bbox_inches="tight")
+        result.figure.savefig(files_dir / f"{result.name}.png", dpi=PNG_DPI)
         sections.append(_figure_html(number, result, svg))
         summary.figures.append(result.name)
     summary.skipped = {r.name: r.caption for r in drawn if r.figure is None}
@@ -124,7 +124,7 @@ def _svg(figure: Any, prefix: str) -> str:
     many figures, so every id (and every reference to it) gets the figure's prefix.
     """
     buffer = io.StringIO()
-    figure.savefig(buffer, format="svg", bbox_inches="tight")
+    figure.savefig(buffer, format="svg")
     text = buffer.getvalue()
     text = text[text.index("<svg"):]
     text = re.sub(r'\bid="([^"]+)"', lambda m: f'id="{prefix}{m.group(1)}"', text)
