@@ -67,7 +67,7 @@ def kaplan_allocation(compute: float) -> tuple[float, float]:
 
 def _minimise_over_log_n(objective: Callable[[float], float]) -> float:
     """Minimise a smooth function of log10 N: coarse grid, then bounded Brent around the best."""
-    grid = np.linspace(*LOG10_N_RANGE, 281)
+    grid = np.linspace(*LOG10_N_RANGE, 57)  # quarter-decade steps
     values = np.array([objective(x) for x in grid])
     if not np.isfinite(values).any():
         raise ScalinglabError("no model size in 1e2-1e16 parameters gives a finite loss")
@@ -103,6 +103,11 @@ def compute_optimal(law: Any, compute: float) -> dict[str, float]:
 
 def tokens_for_loss(law: Any, n_params: float, target_loss: float) -> float:
     """Tokens a model of `n_params` needs to reach `target_loss` (inf if it never can)."""
+    if law.name == "chinchilla":  # closed form: B / D^beta = target - E - A / N^alpha
+        p = law.params_
+        headroom = target_loss - p["E"] - p["A"] / n_params ** p["alpha"]
+        return float((p["B"] / headroom) ** (1.0 / p["beta"])) if headroom > 0 else float("inf")
+
     def gap(log_d: float) -> float:
         return float(predict_loss(law, n_params, 10.0**log_d)[0]) - target_loss
 
