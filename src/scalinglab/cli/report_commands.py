@@ -59,7 +59,7 @@ def report(
             if not positions.is_file():
                 raise ScalinglabError(f"{positions}: no such file")
             position_losses = pd.read_csv(positions)
-        source = str(data)
+        source = data.name
     else:
         from scalinglab.sweep.store import Store
 

@@ -125,6 +125,9 @@ def _colorbar(figure: Figure, ax: Axes | list[Axes], norm: Normalize, label: str
               cmap: str = SIZE_CMAP) -> None:
     bar = figure.colorbar(ScalarMappable(norm=norm, cmap=cmap), ax=ax, pad=0.01, aspect=30)
     bar.set_label(label)
+    if "loss" in label.lower() and norm.vmax / norm.vmin < 12.0:
+        bar.ax.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:.3g}"))
+        bar.ax.yaxis.set_minor_formatter(NullFormatter())
 
 
 def _grid(lo: float, hi: float, n: int = 200, pad: float = 1.0) -> np.ndarray:
@@ -507,10 +510,14 @@ def backtest(fits: ReportFits) -> FigureResult:
         ax.legend(loc="upper right")
     coverage = (f"; {int(inside.sum())} of {len(frame)} measured losses inside the 95% interval"
                 if has_interval else "")
+    largest = frame.loc[frame["flops"].idxmax()]
+    interval = (f" [{fmt(largest['lo'])}, {fmt(largest['hi'])}]" if has_interval else "")
     caption = (f"L(N, D) fitted on the runs with C ≤ {fmt(threshold)} FLOPs "
                f"({info['n_train']} rows) predicts {info['n_test']} held-out rows: median "
                f"absolute relative error {100 * info['median_are']:.2f}%, max "
-               f"{100 * frame['are'].max():.2f}%{coverage}.")
+               f"{100 * frame['are'].max():.2f}%{coverage}; at the largest compute "
+               f"({fmt(largest['flops'])} FLOPs) predicted {fmt(largest['predicted'])}{interval}, "
+               f"measured {fmt(largest['measured'])} nats/token.")
     return FigureResult(name, title, figure, caption)
 
 

@@ -204,6 +204,15 @@ def _data_summary(table: pd.DataFrame, source: str) -> str:
     return f"<p>{where}{'; '.join(parts)}.</p>"
 
 
+def _group_note(fits: ReportFits) -> str:
+    """Which rows the single-group laws describe, when the table holds several groups."""
+    if not fits.group:
+        return ""
+    return (f"<p>Laws of one model family on one corpus are fitted to the "
+            f"<strong>{html.escape(fits.group)}</strong> runs ({fits.table['run'].nunique()} "
+            "runs); the family and corpus comparisons use every run.</p>")
+
+
 def _page(title: str, source: str, table: pd.DataFrame, fits: ReportFits,
           summary: ReportSummary, sections: list[str]) -> str:
     n_boot = max((f.get("n_resamples", 0) for f in summary.fits), default=0)
@@ -233,6 +242,7 @@ def _page(title: str, source: str, table: pd.DataFrame, fits: ReportFits,
 <header>
 <h1>{html.escape(title)}</h1>
 {_data_summary(table, source)}
+{_group_note(fits)}
 <p class="meta">scalinglab {html.escape(__version__)}, {when}. Intervals are 95% bootstrap
 percentile intervals over runs ({n_boot} resamples). Figures, fits (FIT.json) and this summary
 as JSON are in <code>{html.escape(summary.files_dir.name)}/</code>.</p>
