@@ -167,3 +167,15 @@ def test_published_laws_carry_the_constants() -> None:
     assert loss == pytest.approx((6.4e13 / 1e9) ** 0.076, rel=1e-9)
     with pytest.raises(ScalinglabError, match="unknown published law"):
         laws.published_law("gopher")
+
+
+@pytest.mark.parametrize("name", laws.law_names())
+def test_recentring_the_inputs_keeps_the_curve(name: str) -> None:
+    law, true, table = _case(name)
+    log_x = law.log_inputs(table, "t")
+    theta = law.theta_from_params(true)
+    shift = log_x.mean(axis=1)
+    moved = law.recentre(theta, shift)
+    np.testing.assert_allclose(law.log_predict(moved, log_x - shift[:, None]),
+                               law.log_predict(theta, log_x), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(law.recentre(moved, -shift), theta, rtol=1e-12)

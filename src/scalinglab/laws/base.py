@@ -154,6 +154,15 @@ class Law:
         """Starting points (k, p) in optimiser space, to be screened by their objective."""
         raise NotImplementedError
 
+    def recentre(self, theta: np.ndarray, shift: np.ndarray) -> np.ndarray:
+        """The same curve's theta (p,) or (k, p) when log inputs are measured from `shift`.
+
+        The fitting machine optimises with centred log inputs (log x - mean): that decouples
+        each scale from its exponent (e.g. log A from alpha) and halves the L-BFGS iterations.
+        `recentre(recentre(theta, s), -s)` is `theta`.
+        """
+        raise NotImplementedError
+
 
 def _positive_column(
     data: pd.DataFrame | Mapping[str, Any], column: str, source: str

@@ -133,8 +133,19 @@ def multistart(
     BLAS is held to one thread: the problems are tiny, and L-BFGS-B's BLAS calls on a busy
     machine otherwise spend 10-100x longer waking and spinning threads than computing.
     """
+    # Optimise with centred log inputs (see Law.recentre), then map the answer back.
+    shift = log_x.mean(axis=1)
+    centred = log_x - shift[:, None]
+    candidates = law.recentre(np.asarray(candidates, float).reshape(-1, law.n_params), shift)
+    forced = [law.recentre(s, shift) for s in forced]
     with threadpool_limits(limits=1, user_api="blas"):
-        return _multistart(law, log_x, log_y, candidates, n_local, forced)
+        theta, runs, result = _multistart(law, centred, log_y, candidates, n_local, forced)
+    runs = [
+        LocalRun(law.recentre(r.start, -shift), law.recentre(r.theta, -shift), r.objective,
+                 r.success, r.message)
+        for r in runs
+    ]
+    return law.recentre(theta, -shift), runs, result
 
 
 def _multistart(
@@ -145,7 +156,6 @@ def _multistart(
     n_local: int,
     forced: Sequence[np.ndarray],
 ) -> tuple[np.ndarray, list[LocalRun], FitResult]:
-    candidates = np.asarray(candidates, float).reshape(-1, law.n_params)
     values = screen(law, candidates, log_x, log_y)
     order = [i for i in np.argsort(values, kind="stable") if np.isfinite(values[i])]
     starts = [np.asarray(s, float) for s in forced] + [candidates[i] for i in order[:n_local]]

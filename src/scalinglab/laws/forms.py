@@ -128,6 +128,11 @@ class PowerLaw(OneVariableLaw):
         # For a given exponent the best log X0 in least squares is a mean.
         return np.array([[np.mean(log_y / a + lx), a] for a in exponents])
 
+    def recentre(self, theta: np.ndarray, shift: np.ndarray) -> np.ndarray:
+        out = np.array(theta, float)
+        out[..., 0] -= shift[0]
+        return out
+
 
 class SaturatingLaw(OneVariableLaw):
     """L = E + (X0 / X)^a: a power law that levels off at the irreducible loss E."""
@@ -159,6 +164,11 @@ class SaturatingLaw(OneVariableLaw):
             for a in np.geomspace(0.01, 3.0, 12):
                 starts.append([np.log(fraction * floor), np.mean(rest / a + lx), a])
         return np.array(starts)
+
+    def recentre(self, theta: np.ndarray, shift: np.ndarray) -> np.ndarray:
+        out = np.array(theta, float)
+        out[..., 1] -= shift[0]
+        return out
 
 
 class KaplanLaw(TwoVariableLaw):
@@ -194,6 +204,12 @@ class KaplanLaw(TwoVariableLaw):
                 log_c1, log_dc = _nnls_log(log_y / a_d, [-ratio * log_x[0], -log_x[1]])
                 starts.append([log_c1 / ratio, log_dc, a_n, a_d])
         return np.array(starts)
+
+    def recentre(self, theta: np.ndarray, shift: np.ndarray) -> np.ndarray:
+        out = np.array(theta, float)
+        out[..., 0] -= shift[0]
+        out[..., 1] -= shift[1]
+        return out
 
 
 class ChinchillaLaw(TwoVariableLaw):
@@ -239,6 +255,12 @@ class ChinchillaLaw(TwoVariableLaw):
                 basis = [np.zeros(log_x.shape[1]), -alpha * log_x[0], -beta * log_x[1]]
                 projected.append([*_nnls_log(log_y, basis), alpha, beta])
         return np.vstack([hoffmann, np.array(projected)])
+
+    def recentre(self, theta: np.ndarray, shift: np.ndarray) -> np.ndarray:
+        out = np.array(theta, float)
+        out[..., 1] -= out[..., 3] * shift[0]  # log A - alpha * shift_N
+        out[..., 2] -= out[..., 4] * shift[1]  # log B - beta * shift_D
+        return out
 
     def derived(self) -> dict[str, float]:
         """Compute-optimal allocation exponents: N_opt ~ C^a, D_opt ~ C^b (C = 6ND).
@@ -303,6 +325,12 @@ class BrokenPowerLaw(OneVariableLaw):
                         log_e, log_b = _nnls_log(log_y, basis)
                         starts.append([log_e, log_b, c0, c1, log_d1, np.log(f1)])
         return np.array(starts)
+
+    def recentre(self, theta: np.ndarray, shift: np.ndarray) -> np.ndarray:
+        out = np.array(theta, float)
+        out[..., 1] -= out[..., 2] * shift[0]  # log b - c0 * shift
+        out[..., 4] -= shift[0]  # log d1
+        return out
 
 
 LAWS: dict[str, type[Law]] = {
