@@ -633,6 +633,8 @@ def train_run(
 
     seconds = seconds_before + time.perf_counter() - started
     measurements = pd.DataFrame(rows, columns=list(row(0, 0.0, False, "").keys()))
+    # Cooldown branches are measured when they start; order rows by tokens for readers.
+    measurements = measurements.sort_values("tokens", kind="stable").reset_index(drop=True)
     final_rows = measurements[measurements["final"] & (measurements["step"] == plan.steps)]
     info: dict[str, Any] = {"corpus": cfg.corpus, **plan.corpus.info}
     if plan.corpus.entropy_rate is not None:
