@@ -232,3 +232,29 @@ def test_report_in_a_headless_browser(synthetic_report, tmp_path):
     shot = tmp_path / "report.png"
     _run_chromium("--window-size=1200,2400", f"--screenshot={shot}", out.as_uri())
     assert shot.stat().st_size > 50_000
+
+
+def test_report_command_reads_a_sweep_from_the_store(tmp_path):
+    from scalinglab.sweep import store as sweep_store
+
+    table = synthetic_measurements()
+    table = table[(table["corpus"] == "stdlib") & (table["family"] == "transformer")]
+    positions = synthetic_positions(table)
+    runs = list(table["run"].unique())
+    db = tmp_path / "lab.db"
+    with sweep_store.Store(db) as opened:
+        opened.register_sweep("tiny", "grid", {}, [
+            sweep_store.PlannedRun(hash=f"h{i}", name=run, config={"family": "transformer"},
+                                   planned_flops=1e12) for i, run in enumerate(runs)])
+        for i, run in enumerate(runs):
+            rows = table[table["run"] == run].assign(final=True)
+            opened.record_result(f"h{i}", sweep_store.RunRecord(
+                status="done", measurements=rows.reset_index(drop=True),
+                position_losses=positions.loc[positions["run"] == run, ["position", "loss"]]))
+    out = tmp_path / "sweep.html"
+    result = CliRunner().invoke(app, ["report", "--sweep", "tiny", "--store", str(db),
+                                      "-o", str(out), "--bootstrap", "0", "--json"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert {"learning_curves", "lnd_contours", "position_loss"} <= set(summary["figures"])
+    assert "family_comparison" in summary["skipped"]
