@@ -35,6 +35,7 @@ from scalinglab.report.fits import (
     completed_rows,
     compute_multiplier,
     fmt,
+    is_learning_curves,
 )
 
 # Paper style: small serif-free type, thin lines, light grid on log axes.
@@ -59,6 +60,7 @@ SIZE_CMAP = "viridis"
 LOSS_LABEL = "Loss (nats/token)"
 COMPUTE_LABEL = "Compute C (FLOPs)"
 FIT_COLOR = "#d62728"
+LOSS_TICKS = (1.0, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 8.0)  # plain labels on short loss axes
 GROUP_COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2")
 
 
@@ -107,8 +109,7 @@ def plain_loss_ticks(ax: Axes) -> None:
     """Label a short log axis with plain numbers instead of 2x10^0, 3x10^0, ..."""
     lo, hi = ax.get_ylim()
     if hi / lo < 12.0:
-        ax.yaxis.set_major_locator(LogLocator(base=10.0, subs=(1.0, 1.5, 2.0, 3.0, 4.0, 5.0, 6.0,
-                                                                 8.0)))
+        ax.yaxis.set_major_locator(LogLocator(base=10.0, subs=LOSS_TICKS))
         ax.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
         ax.yaxis.set_minor_formatter(NullFormatter())
 
@@ -126,6 +127,7 @@ def _colorbar(figure: Figure, ax: Axes | list[Axes], norm: Normalize, label: str
     bar = figure.colorbar(ScalarMappable(norm=norm, cmap=cmap), ax=ax, pad=0.01, aspect=30)
     bar.set_label(label)
     if "loss" in label.lower() and norm.vmax / norm.vmin < 12.0:
+        bar.ax.yaxis.set_major_locator(LogLocator(base=10.0, subs=LOSS_TICKS))
         bar.ax.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:.3g}"))
         bar.ax.yaxis.set_minor_formatter(NullFormatter())
 
@@ -160,7 +162,7 @@ def _curve_rows(table: pd.DataFrame) -> pd.DataFrame:
 def learning_curves(fits: ReportFits) -> FigureResult:
     name, title = "learning_curves", "Learning curves against compute, with the L(C) envelope"
     table = fits.table
-    if table.groupby("run")["tokens"].nunique().max() < 3:
+    if not is_learning_curves(table):
         return skip(name, title, "each run has a single evaluation (final losses only): "
                                  "there are no learning curves to draw")
     if fits.envelope is None:
@@ -365,7 +367,7 @@ def position_loss(fits: ReportFits) -> FigureResult:
     by_family: dict[str, list[FittedLaw]] = {}
     for fitted in fits.positions.values():
         by_family.setdefault(str(fitted.data["family"].iloc[0]), []).append(fitted)
-    families = sorted(by_family)
+    families = sorted(by_family, key=lambda f: (f != "transformer", f))
     sizes = pd.concat([f.data["params_nonembedding"] for f in fits.positions.values()])
     norm = _log_norm(sizes)
     cmap = colormaps[SIZE_CMAP]
