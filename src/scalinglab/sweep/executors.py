@@ -4,7 +4,7 @@
   own thread count, so small runs sit side by side on one thread each (two 1-thread runs beat one
   2-thread run by 1.36-1.50x below 1e6 parameters on the reference machine) while a big run gets
   all threads. Workers die with the driver (even under `kill -9`), so an orphan never keeps
-  writing a checkpoint that a resumed sweep is reading.
+  writing a checkpoint that a resumed sweep is reading, nor holds cores.
 - `RayExecutor`: each run a Ray task with its CPU (and GPU) request; results come back to the
   driver. Works on a local Ray instance or a cluster (`--address`).
 
@@ -14,11 +14,11 @@ and return early (`should_stop`), which they report as an `interrupted` result.
 
 from __future__ import annotations
 
-import ctypes
 import os
 import queue
 import signal
 import socket
+import threading
 import time
 import traceback
 from collections.abc import Callable
@@ -142,27 +142,34 @@ def throttled_progress(
 # --- the local pool ---------------------------------------------------------------------------
 
 
-def _die_with_parent() -> None:
-    """Ask Linux to SIGKILL this process when its parent dies (no-op elsewhere)."""
-    try:
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass
+def _die_with_driver(driver_pid: int) -> None:
+    """Kill this worker within half a second of the driver's death, however it died.
+
+    A watchdog thread rather than PR_SET_PDEATHSIG: a worker's parent is the fork server, which
+    outlives the driver for as long as any worker lives.
+    """
+    from scalinglab.sweep.store import pid_alive
+
+    def watch() -> None:
+        while pid_alive(driver_pid):
+            time.sleep(0.5)
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    threading.Thread(target=watch, name="driver-watchdog", daemon=True).start()
 
 
-def _worker_main(inbox: Any, outbox: Any, stop_event: Any, parent_pid: int,
-                 runner: Runner) -> None:
+def _worker_main(inbox: Any, outbox: Any, stop_event: Any, runner: Runner,
+                 driver_pid: int) -> None:
     """A worker process: train the tasks it is given, one at a time, until told to exit."""
-    _die_with_parent()
+    _die_with_driver(driver_pid)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches us via `stop_event`
 
     def should_stop() -> bool:
-        return stop_event.is_set() or os.getppid() != parent_pid
+        return stop_event.is_set()
 
     while True:
         task = inbox.get()
-        if task is None or os.getppid() != parent_pid:
+        if task is None:
             return
         outbox.put(Started(task.hash, socket.gethostname()))
         try:
@@ -174,13 +181,24 @@ def _worker_main(inbox: Any, outbox: Any, stop_event: Any, parent_pid: int,
             outbox.put(Failed(task.hash, traceback.format_exc()))
 
 
+def _process_context(multiprocessing: Any) -> Any:
+    """A fork server that has imported torch and the training engine once, so each worker
+    starts in milliseconds instead of importing them again (seconds each, on every core).
+    The server never runs torch, so forking it is safe; "spawn" where there is no fork."""
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("spawn")
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(["scalinglab.sweep.executors", "scalinglab.train"])
+    return context
+
+
 class _Worker:
     """One worker process and the task it is running."""
 
     def __init__(self, context: Any, outbox: Any, stop_event: Any, runner: Runner) -> None:
         self.inbox = context.Queue()
         self.process = context.Process(
-            target=_worker_main, args=(self.inbox, outbox, stop_event, os.getpid(), runner),
+            target=_worker_main, args=(self.inbox, outbox, stop_event, runner, os.getpid()),
             daemon=True)
         self.process.start()
         self.task: Task | None = None
@@ -194,16 +212,18 @@ class LocalExecutor:
 
         self.capacity = workers or os.cpu_count() or 1
         self.big_run_threads = self.capacity
-        self._context = multiprocessing.get_context("spawn")
+        self._context = _process_context(multiprocessing)
         self._outbox = self._context.Queue()
         self._stop_event = self._context.Event()
         self._runner = runner
-        self._workers = [self._spawn() for _ in range(self.capacity)]
+        self._workers: list[_Worker] = []  # started at the first submit: none if nothing to run
 
     def _spawn(self) -> _Worker:
         return _Worker(self._context, self._outbox, self._stop_event, self._runner)
 
     def submit(self, task: Task) -> None:
+        if not self._workers:
+            self._workers = [self._spawn() for _ in range(self.capacity)]
         worker = next((w for w in self._workers if w.task is None), None)
         if worker is None:
             raise RuntimeError("no idle worker: the driver over-committed the pool")

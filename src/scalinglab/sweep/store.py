@@ -437,10 +437,10 @@ def _lease_alive(host: str, pid: int, age_seconds: float) -> bool:
     """Is the lease holder alive? On this host ask the OS; elsewhere trust a recent heartbeat."""
     if host != socket.gethostname():
         return age_seconds < LEASE_TTL_SECONDS
-    return _pid_alive(pid)
+    return pid_alive(pid)
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
     """True if process `pid` exists and is not a zombie."""
     try:
         os.kill(pid, 0)
