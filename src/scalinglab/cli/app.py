@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import functools
 import json
-import math
 import sys
 from collections.abc import Callable
 from typing import Any
 
 import typer
 from rich.console import Console
+
+from scalinglab.jsonable import to_jsonable
 
 app = typer.Typer(
     name="scalinglab",
@@ -45,19 +46,6 @@ def user_errors(command: Callable[..., Any]) -> Callable[..., Any]:
             raise typer.Exit(code=2) from None
 
     return wrapper
-
-
-def to_jsonable(value: Any) -> Any:
-    """Convert numpy scalars/arrays and non-finite floats into plain JSON values."""
-    if isinstance(value, dict):
-        return {str(k): to_jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [to_jsonable(v) for v in value]
-    if hasattr(value, "tolist"):
-        return to_jsonable(value.tolist())
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
 
 
 def print_json(obj: dict[str, Any]) -> None:

@@ -24,8 +24,8 @@ matplotlib.use("Agg")  # the report never opens a window
 import pandas as pd  # noqa: E402
 
 from scalinglab import __version__, laws  # noqa: E402
-from scalinglab.cli.app import to_jsonable  # noqa: E402
 from scalinglab.errors import ScalinglabError  # noqa: E402
+from scalinglab.jsonable import to_jsonable  # noqa: E402
 from scalinglab.report import figures  # noqa: E402
 from scalinglab.report.fits import ReportFits, fit_report, fmt  # noqa: E402
 
