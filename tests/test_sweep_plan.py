@@ -1,0 +1,63 @@
+"""Planning: exact FLOPs from the engine, the thread rule, queue order, wall-time simulation."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from scalinglab.errors import ScalinglabError
+from scalinglab.sweep import plan as planning
+from scalinglab.sweep.design import parse_design
+
+
+def test_plans_carry_the_engines_exact_flops_and_the_thread_rule() -> None:
+    from scalinglab.train import RunConfig, plan_run
+
+    design = parse_design({"name": "p", "kind": "grid", "params": [1e4, 2e6],
+                           "tokens": [1e6, 2e6]})
+    plans = planning.plan_sweep(design, big_run_threads=8)
+    assert len(plans) == 4
+    for plan in plans:
+        engine = plan_run(RunConfig(**plan.config))
+        tokens = engine.steps * engine.batch_tokens
+        assert plan.tokens == tokens
+        assert math.isclose(plan.flops, engine.model_config.flops_per_token() * tokens)
+        assert plan.hash == RunConfig(**plan.config).config_hash()
+        assert plan.threads == (1 if plan.params_nonembedding < 1e6 else 8)
+    order = planning.queue_order(plans)
+    assert [p.threads for p in order] == [8, 8, 1, 1]
+    assert order[0].flops > order[1].flops and order[2].flops > order[3].flops
+
+
+def test_wsd_cooldown_branches_are_counted_in_tokens_and_flops() -> None:
+    plain = parse_design({"name": "a", "kind": "curves", "params": [1e4], "tokens": 1e6,
+                          "cooldowns": []})
+    branched = parse_design({"name": "b", "kind": "curves", "params": [1e4], "tokens": 1e6,
+                             "cooldowns": [0.25, 0.5]})
+    (a,), (b,) = planning.plan_sweep(plain, 2), planning.plan_sweep(branched, 2)
+    # Each branch decays over 20% of its own D: 0.2 * (2.5e5 + 5e5) = 1.5e5 extra tokens.
+    assert b.tokens - a.tokens == pytest.approx(1.5e5, rel=0.02)
+
+
+def test_simulated_wall_time_packs_small_runs_and_runs_big_ones_alone() -> None:
+    design = parse_design({"name": "p", "kind": "grid", "params": [1e4, 2e6], "tokens": [1e6]})
+    small, big = sorted(planning.plan_sweep(design, 2), key=lambda p: p.threads)
+    seconds = {small.hash: 10.0, big.hash: 30.0}
+    assert planning.simulate_wall_seconds([small, big], seconds, capacity=2) == 40.0
+    design = parse_design({"name": "q", "kind": "grid", "params": [1e4, 2e4],
+                           "tokens": [1e6, 2e6]})
+    plans = planning.plan_sweep(design, 2)
+    seconds = {p.hash: 10.0 for p in plans}
+    assert planning.simulate_wall_seconds(plans, seconds, capacity=2) == 20.0  # two at a time
+
+
+def test_throughput_interpolates_in_log_and_budget_refuses_long_sweeps() -> None:
+    probe = planning.Throughput("transformer", 1, "cpu", ((1e4, 1e9), (1e6, 1e11)), 0.5)
+    assert probe.flops_per_second(1e5) == pytest.approx(1e10)
+    assert probe.flops_per_second(1e3) == pytest.approx(1e9)
+    assert probe.flops_per_second(1e8) == pytest.approx(1e11)
+    planning.check_budget(0.5, 1.0)
+    planning.check_budget(5.0, None)
+    with pytest.raises(ScalinglabError, match=r"estimated 2.00 h .* over --max-hours 1"):
+        planning.check_budget(2.0, 1.0)
