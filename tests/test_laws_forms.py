@@ -165,6 +165,8 @@ def test_published_laws_carry_the_constants() -> None:
     # With unlimited data Kaplan's law is (Nc/N)^aN.
     loss = kaplan.predict({"params_nonembedding": [1e9], "tokens": [1e30]})[0]
     assert loss == pytest.approx((6.4e13 / 1e9) ** 0.076, rel=1e-9)
+    again = laws.law_from_dict(kaplan.to_dict())
+    assert again.published_name == "kaplan" and again.params_ == kaplan.params_
     with pytest.raises(ScalinglabError, match="unknown published law"):
         laws.published_law("gopher")
 

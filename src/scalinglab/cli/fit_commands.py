@@ -60,6 +60,8 @@ def fit(
     if approach in (1, 2):
         if n_bootstrap:
             raise ScalinglabError("--bootstrap applies to the parametric fit (--approach 3)")
+        if law_name != "chinchilla":
+            note(f"--law {law_name} is not used by approach {approach} (it fits no loss law)")
         allocation = laws.envelope_fit(table, str(data)) if approach == 1 else laws.isoflop_fit(
             table, source=str(data)
         )

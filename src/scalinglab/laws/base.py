@@ -42,7 +42,9 @@ class Law:
     def __init__(self) -> None:
         self.params_: dict[str, float] | None = None
         self.result_: FitResult | None = None
-        self.local_optima_: list[np.ndarray] = []
+        # Set by `published_law`: which published law this is, and where its values come from.
+        self.published_name: str | None = None
+        self.source: str | None = None
 
     # --- What the law reads and how it is configured -------------------------------------
     @property
@@ -79,12 +81,11 @@ class Law:
                 f"{source}: {log_y.size} rows, but the {self.name} law has {self.n_params} "
                 f"parameters ({', '.join(self.param_names)}); need at least {self.n_params} rows"
             )
-        theta, runs, result = multistart(
+        theta, _, result = multistart(
             self, log_x, log_y, self.start_candidates(log_x, log_y), self.n_local
         )
         self.params_ = self.params_from_theta(theta)
         self.result_ = result
-        self.local_optima_ = [run.theta for run in runs]
         return self
 
     def predict(self, data: pd.DataFrame | Mapping[str, Any]) -> np.ndarray:
@@ -112,6 +113,8 @@ class Law:
             "n_starts_at_best": result.get("n_starts_at_best"),
             "message": result.get("message"),
             "options": self.options,
+            **({"published": self.published_name, "source": self.source}
+               if self.published_name else {}),
         }
 
     # --- Parameters in optimiser space ---------------------------------------------------

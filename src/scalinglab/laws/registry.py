@@ -45,6 +45,9 @@ def law_from_dict(data: Mapping[str, Any]) -> Law:
         if missing:
             raise ScalinglabError(f"{law.name} fit: missing parameter(s) {', '.join(missing)}")
         law.params_ = {p: float(params[p]) for p in law.param_names}
+    if data.get("published"):
+        law.published_name = str(data["published"])
+        law.source = data.get("source")
     if data.get("objective") is not None:
         law.result_ = FitResult(
             converged=bool(data.get("converged")),

@@ -113,6 +113,8 @@ def bootstrap(
         raise ScalinglabError(
             f"--bootstrap must be a positive number of resamples, got {n_resamples}"
         )
+    if n_jobs == 0:
+        raise ScalinglabError("--jobs must be a positive number of processes, or -1 for all cores")
     if "run" not in table.columns:
         raise ScalinglabError(f"{source}: missing column 'run' (bootstrap resamples runs)")
     if law.params_ is None:
@@ -194,7 +196,7 @@ def _n_chunks(n_jobs: int, n_resamples: int) -> int:
         return 1
     import os
 
-    workers = os.cpu_count() or 1 if n_jobs < 0 else n_jobs
+    workers = (os.cpu_count() or 1) if n_jobs < 0 else n_jobs
     return max(1, min(n_resamples, workers * CHUNKS_PER_JOB))
 
 
