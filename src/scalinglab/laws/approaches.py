@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from scalinglab.errors import ScalinglabError
-from scalinglab.laws.base import _positive_column
+from scalinglab.laws.base import positive_column
 
 DEFAULT_PER_DECADE = 10
 MIN_SIZES_PER_BUDGET = 3
@@ -69,9 +69,9 @@ class AllocationFit:
 
 def envelope_fit(table: pd.DataFrame, source: str = "table") -> AllocationFit:
     """Approach 1: power laws of N and D along the lower envelope of loss against compute."""
-    flops, loss = _positive_column(table, "flops", source), _positive_column(table, "loss", source)
-    params = _positive_column(table, "params", source)
-    tokens = _positive_column(table, "tokens", source)
+    flops, loss = positive_column(table, "flops", source), positive_column(table, "loss", source)
+    params = positive_column(table, "params", source)
+    tokens = positive_column(table, "tokens", source)
     order = np.lexsort((loss, flops))  # by compute, ties by loss
     running_min = np.minimum.accumulate(loss[order])
     previous = np.concatenate([[np.inf], running_min[:-1]])
@@ -104,8 +104,8 @@ def isoflop_fit(
     """Approach 2: a parabola in log N per compute budget, then power laws of the minima."""
     if per_decade < 1:
         raise ScalinglabError(f"per_decade must be a positive integer, got {per_decade}")
-    flops, loss = _positive_column(table, "flops", source), _positive_column(table, "loss", source)
-    params = _positive_column(table, "params", source)
+    flops, loss = positive_column(table, "flops", source), positive_column(table, "loss", source)
+    params = positive_column(table, "params", source)
     budget = np.round(np.log10(flops) * per_decade) / per_decade
     rows, skipped = [], []
     for key in np.unique(budget):

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from scalinglab.errors import ScalinglabError
-from scalinglab.laws.base import Law, _positive_column
+from scalinglab.laws.base import Law, positive_column
 from scalinglab.laws.uncertainty import bootstrap
 
 BACKTEST_COLUMNS = ("run", "x", "measured", "predicted", "lo", "hi", "are")
@@ -37,7 +37,7 @@ def backtest(
     """
     if train_max is None or not np.isfinite(train_max) or train_max <= 0:
         raise ScalinglabError(f"--train-max must be a positive number, got {train_max}")
-    values = _positive_column(table, x, source)
+    values = positive_column(table, x, source)
     train, test = table[values <= train_max], table[values > train_max]
     if train.empty or test.empty:
         side = "below" if train.empty else "above"

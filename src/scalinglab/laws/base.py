@@ -75,7 +75,7 @@ class Law:
         from scalinglab.laws.fitting import multistart
 
         log_x = self.log_inputs(table, source)
-        log_y = np.log(_positive_column(table, "loss", source))
+        log_y = np.log(positive_column(table, "loss", source))
         if log_y.size < self.n_params:
             raise ScalinglabError(
                 f"{source}: {log_y.size} rows, but the {self.name} law has {self.n_params} "
@@ -143,7 +143,7 @@ class Law:
     # --- The form, for the fitting machine (subclasses implement) ------------------------
     def log_inputs(self, data: pd.DataFrame | Mapping[str, Any], source: str) -> np.ndarray:
         """log of each input column, shape (len(inputs), n_rows); bad values name the row."""
-        return np.log(np.stack([_positive_column(data, c, source) for c in self.inputs]))
+        return np.log(np.stack([positive_column(data, c, source) for c in self.inputs]))
 
     def log_predict(self, theta: np.ndarray, log_x: np.ndarray) -> np.ndarray:
         """log L for `theta` of shape (p,) or (k, p): result (n,) or (k, n)."""
@@ -167,7 +167,7 @@ class Law:
         raise NotImplementedError
 
 
-def _positive_column(
+def positive_column(
     data: pd.DataFrame | Mapping[str, Any], column: str, source: str
 ) -> np.ndarray:
     """A column as finite positive floats, or a one-line error naming column, row and value."""

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from scalinglab.errors import ScalinglabError
-from scalinglab.laws.base import Law, _positive_column
+from scalinglab.laws.base import Law, positive_column
 from scalinglab.laws.fitting import multistart, screen
 
 # Local runs per resample: the full-data optimum, then the best screened grid starts up to this
@@ -120,7 +120,7 @@ def bootstrap(
     if law.params_ is None:
         law.fit(table, source)
     log_x = law.log_inputs(table, source)
-    log_y = np.log(_positive_column(table, "loss", source))
+    log_y = np.log(positive_column(table, "loss", source))
 
     resample_rows = run_resamples(table["run"], n_resamples, seed)
     starts = _resample_starts(law, log_x, log_y, starts_per_resample)
