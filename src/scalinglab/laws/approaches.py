@@ -111,7 +111,7 @@ def isoflop_fit(
     for key in np.unique(budget):
         members = budget == key
         log_n, group_loss = np.log(params[members]), loss[members]
-        label = f"budget 1e{key:.{_decimals(per_decade)}f} FLOPs"
+        label = f"budget 10^{key:g} FLOPs"
         if np.unique(np.round(log_n, 9)).size < MIN_SIZES_PER_BUDGET:
             skipped.append(f"{label}: fewer than {MIN_SIZES_PER_BUDGET} model sizes")
             continue
@@ -161,6 +161,3 @@ def _allocation(
         skipped=skipped,
     )
 
-
-def _decimals(per_decade: int) -> int:
-    return 0 if per_decade == 1 else len(str(per_decade))
