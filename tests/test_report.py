@@ -78,9 +78,16 @@ def synthetic_positions(table: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def synthetic_accuracies(table: pd.DataFrame) -> pd.DataFrame:
+    """Exact match of the 'digits' transformers: near 0, then a jump around N = 1e6."""
+    runs = table[table["corpus"] == "digits"].groupby("run")["params_nonembedding"].first()
+    value = 1.0 / (1.0 + np.exp(-8.0 * (np.log10(runs.to_numpy()) - 6.0)))
+    return pd.DataFrame({"run": runs.index, "name": "exact_match", "value": value})
+
+
 FIGURE_NAMES = ["learning_curves", "loss_vs_params", "loss_vs_tokens", "isoflop_profiles",
                 "compute_optimal", "lnd_contours", "position_loss", "family_comparison",
-                "modalities", "backtest", "residuals"]
+                "modalities", "backtest", "residuals", "capabilities"]
 
 
 @pytest.fixture(scope="module")
@@ -89,7 +96,8 @@ def synthetic_report(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Re
     out = tmp_path_factory.mktemp("synthetic") / "report.html"
     table = synthetic_measurements()
     summary = build_report(table, out, position_losses=synthetic_positions(table),
-                           title="Synthetic sweep", n_resamples=N_RESAMPLES)
+                           title="Synthetic sweep", n_resamples=N_RESAMPLES,
+                           accuracies=synthetic_accuracies(table))
     return out, summary
 
 

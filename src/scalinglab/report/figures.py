@@ -13,7 +13,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
 
 import matplotlib
 import numpy as np
@@ -33,7 +32,6 @@ from scalinglab.report.fits import (
     FittedLaw,
     ReportFits,
     completed_rows,
-    compute_multiplier,
     fmt,
     is_learning_curves,
 )
@@ -386,24 +384,13 @@ def position_loss(fits: ReportFits) -> FigureResult:
             _log_axes(ax, "Token position t in the context")
             ax.set_title(family)
             largest = runs[-1]
-            rows = largest.data.sort_values("position")
-            t_end = float(rows["position"].max())
-            gain = _relative_gain(rows, min(100.0, t_end / 4), t_end)
-            captions.append(f"{family} (largest, {fmt(rows['params_nonembedding'].iloc[0])} "
-                            f"params): {largest.param_text(['a', 'E'])}, loss falls "
-                            f"{gain:.1f}% from t = {min(100, int(t_end // 4))} to {int(t_end)}")
+            gain = fits.position_gains.get(family)
+            text = f"{family} (largest, {fmt(largest.data['params_nonembedding'].iloc[0])} " \
+                   f"params): {largest.param_text(['a', 'E'])}"
+            captions.append(text + (f", {gain.text()}" if gain is not None else ""))
         _colorbar(figure, axes, norm, "Parameters N (non-embedding)")
     caption = ("L(t) = E + (t0/t)^a fitted per model (dotted); " + "; ".join(captions) + ".")
     return FigureResult(name, title, figure, caption, wide=len(families) > 1)
-
-
-def _relative_gain(rows: pd.DataFrame, t_from: float, t_to: float) -> float:
-    """Percent drop in loss between two positions (nearest measured positions)."""
-    position = rows["position"].to_numpy(float)
-    loss = rows["loss"].to_numpy(float)
-    start = loss[np.argmin(np.abs(position - t_from))]
-    end = loss[np.argmin(np.abs(position - t_to))]
-    return 100.0 * (start - end) / start
 
 
 # --- 8. Family comparison (transformer vs LSTM, Kaplan et al. Fig. 7) --------------------------
@@ -413,7 +400,6 @@ def family_comparison(fits: ReportFits) -> FigureResult:
         return skip(name, title, _reason(fits, "families",
                                          "fewer than two families could be fitted"))
     names = sorted(fits.families, key=lambda f: (f != "transformer", f))
-    base = fits.families[names[0]]
     captions, multipliers = [], []
     with paper_style():
         figure, (ax,) = _figure()
@@ -424,22 +410,12 @@ def family_comparison(fits: ReportFits) -> FigureResult:
         _log_axes(ax, COMPUTE_LABEL)
         ax.legend(loc="upper right")
     for family in names[1:]:
-        ratio = compute_multiplier(base, fits.families[family])
-        if ratio is None:
-            multipliers.append(f"{family} and {base.name} reach no common loss")
-            continue
-        parts = [_multiplier_text(row) for row in ratio.itertuples()]
-        multipliers.append(f"{family} needs " + ", ".join(parts) + f" the compute of {base.name}")
+        comparison = fits.comparisons.get(family)
+        if comparison is not None:
+            multipliers.append(comparison.summary())
     caption = ("L(C) = E + (C0/C)^a through each family's envelope: " + "; ".join(captions)
                + ". " + "; ".join(multipliers) + ".")
     return FigureResult(name, title, figure, caption)
-
-
-def _multiplier_text(row: Any) -> str:
-    text = f"{fmt(row.multiplier)}×"
-    if np.isfinite(row.lo) and np.isfinite(row.hi):
-        text += f" [{fmt(row.lo)}, {fmt(row.hi)}]"
-    return text + f" at L = {row.loss:.3g}"
 
 
 def _draw_envelope(ax: Axes, envelope: EnvelopeFit, color: str, label: str) -> None:
@@ -478,6 +454,8 @@ def modalities(fits: ReportFits) -> FigureResult:
         ax_n.legend(loc="upper left")
     caption = ("L = E + (C0/C)^a and N_opt(C) along each corpus's envelope: "
                + "; ".join(captions) + ".")
+    if fits.markov is not None:
+        caption += f" {fits.markov.text()}."
     return FigureResult(name, title, figure, caption, wide=True)
 
 
@@ -550,8 +528,38 @@ def residuals(fits: ReportFits) -> FigureResult:
     return FigureResult(name, title, figure, caption, wide=True)
 
 
+# --- 12. Capabilities (exact match vs size next to loss) ---------------------------------------
+def capabilities(fits: ReportFits) -> FigureResult:
+    name, title = "capabilities", "Capabilities: exact-match accuracy and loss against size"
+    result = fits.capabilities
+    if result is None:
+        return skip(name, title, _reason(fits, "capabilities", "no accuracies"))
+    runs, points = result.runs, result.points
+    with paper_style():
+        figure, (ax_a, ax_l) = _figure(DOUBLE, 2)
+        for ax, column, label in ((ax_a, "accuracy", "Exact-match accuracy (%)"),
+                                  (ax_l, "loss", LOSS_LABEL)):
+            scale = 100.0 if column == "accuracy" else 1.0
+            ax.scatter(runs["params_nonembedding"], scale * runs[column], s=8, color="0.6",
+                       lw=0, label="every run")
+            ax.plot(points["params_nonembedding"], scale * points[column], "o-", ms=3.5,
+                    color=FIT_COLOR, label="best run per size")
+            if result.verdict != "no rise":
+                ax.axvspan(result.jump_from, result.jump_to, color=FIT_COLOR, alpha=0.08,
+                           lw=0, label="largest accuracy step")
+            ax.set_xscale("log")
+            ax.set_xlabel("Parameters N (non-embedding)")
+            ax.set_ylabel(label)
+        ax_l.set_yscale("log")
+        plain_loss_ticks(ax_l)
+        ax_a.legend(loc="upper left")
+    caption = f"Arithmetic, {result.summary()}."
+    return FigureResult(name, title, figure, caption, wide=True)
+
+
 FIGURES = (learning_curves, loss_vs_params, loss_vs_tokens, isoflop_profiles, compute_optimal,
-           lnd_contours, position_loss, family_comparison, modalities, backtest, residuals)
+           lnd_contours, position_loss, family_comparison, modalities, backtest, residuals,
+           capabilities)
 
 
 def draw_all(fits: ReportFits) -> list[FigureResult]:

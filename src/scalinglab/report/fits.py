@@ -16,114 +16,30 @@ import numpy as np
 import pandas as pd
 
 from scalinglab import laws
+from scalinglab.analyses.capabilities import Capabilities, capabilities
+from scalinglab.analyses.compare import Comparison, compare_envelopes, compute_multiplier
+from scalinglab.analyses.envelope import (
+    Allocation,
+    EnvelopeFit,
+    allocation_intervals,
+    fit_envelope,
+    lower_envelope,
+)
+from scalinglab.analyses.fitted import FIT_ERRORS, FittedLaw, display_name, fit_law, fmt
+from scalinglab.analyses.modalities import EntropyCheck, entropy_check
+from scalinglab.analyses.positions import ContextGain, fit_positions, position_table
 from scalinglab.errors import ScalinglabError
+
+# The analyses live in `scalinglab.analyses`; the report's figures import them from here too.
+__all__ = ["FIT_ERRORS", "Allocation", "Capabilities", "Comparison", "ContextGain",
+           "EnvelopeFit", "FittedLaw", "ReportFits", "allocation_intervals", "compare_envelopes",
+           "compute_multiplier", "display_name", "fit_envelope", "fit_law", "fit_report", "fmt",
+           "lower_envelope", "position_table"]
 
 # Bins per decade when taking the lowest loss per model size (L(N)) or per token count (L(D)).
 FRONTIER_BINS_PER_DECADE = 20
 # A run counts as a learning curve when it has at least this many evaluations.
 MIN_CURVE_POINTS = 3
-# Log-spaced context positions each loss-by-position fit uses.
-POSITION_POINTS = 48
-# Errors a fit on unsuitable data can raise; anything else is a bug and propagates.
-FIT_ERRORS = (ScalinglabError, ValueError, ArithmeticError, np.linalg.LinAlgError)
-
-FORMULAS = {
-    "power": "L = ({x0}/{x})^{a}",
-    "saturating": "L = E + ({x0}/{x})^{a}",
-    "chinchilla": "L = E + A/N^α + B/D^β",
-    "kaplan-nd": "L = [(Nc/N)^(aN/aD) + Dc/D]^aD",
-    "broken-power": "L = E + b x^-c0 (1 + (x/d1)^(1/f1))^(-c1 f1)",
-}
-SYMBOLS = {"params": "N", "params_nonembedding": "N", "tokens": "D", "flops": "C",
-           "position": "t"}
-
-
-@dataclass
-class FittedLaw:
-    """One fitted law as the report shows it: the law, its data, intervals and derived numbers."""
-
-    key: str
-    label: str
-    law: Any
-    data: pd.DataFrame
-    boot: Any | None = None
-    intervals: dict[str, tuple[float, float]] = field(default_factory=dict)
-    derived: dict[str, float] = field(default_factory=dict)
-    derived_intervals: dict[str, tuple[float, float]] = field(default_factory=dict)
-    note: str = ""
-    x_symbol: str = ""  # overrides the symbol of a one-variable law's x (t for position)
-
-    @property
-    def converged(self) -> bool:
-        result = getattr(self.law, "result_", None)
-        return bool(result is not None and result.converged)
-
-    @property
-    def objective(self) -> float | None:
-        result = getattr(self.law, "result_", None)
-        return None if result is None else float(result.objective)
-
-    def formula(self) -> str:
-        """The law written with the report's symbols, e.g. `L = E + (N0/N)^a`."""
-        name = self.law.name
-        if name in ("power", "saturating"):
-            x = self.x_symbol or SYMBOLS.get(self.law.x, "X")
-            return FORMULAS[name].format(x0=f"{x}0", x=x, a="a")
-        return FORMULAS.get(name, name)
-
-    def param_text(self, names: list[str] | None = None) -> str:
-        """`a = 0.34 [0.31, 0.37], E = 1.82 [1.77, 1.87]` for the named (or all) parameters."""
-        values = {**self.law.params_, **self.derived}
-        spans = {**self.intervals, **self.derived_intervals}
-        shown = names or list(self.law.params_)
-        parts = []
-        for name in shown:
-            if name not in values:
-                continue
-            label = display_name(name, self.law)
-            if name == "X0" and self.x_symbol:
-                label = f"{self.x_symbol}0"
-            text = f"{label} = {fmt(values[name])}"
-            if name in spans:
-                lo, hi = spans[name]
-                text += f" [{fmt(lo)}, {fmt(hi)}]"
-            parts.append(text)
-        return ", ".join(parts)
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready: the law's own description plus intervals and what it was fitted on."""
-        out = dict(self.law.to_dict())
-        out.update({
-            "key": self.key,
-            "label": self.label,
-            "formula": self.formula(),
-            "note": self.note,
-            "intervals": {k: list(v) for k, v in self.intervals.items()},
-            "derived": dict(self.derived),
-            "derived_intervals": {k: list(v) for k, v in self.derived_intervals.items()},
-            "n_resamples": 0 if self.boot is None else int(self.boot.n_resamples),
-        })
-        return out
-
-
-def display_name(name: str, law: Any = None) -> str:
-    """Parameter names as a reader of the papers knows them."""
-    names = {"alpha": "α", "beta": "β", "n_opt_exponent": "a (N_opt ∝ C^a)",
-             "d_opt_exponent": "b (D_opt ∝ C^b)"}
-    if name == "X0" and law is not None and hasattr(law, "x"):
-        return f"{SYMBOLS.get(law.x, 'X')}0"
-    return names.get(name, name)
-
-
-def fmt(value: float) -> str:
-    """Three significant digits, with a compact exponent (4.78e2, 1.3e-5)."""
-    if value is None or not np.isfinite(value):
-        return "n/a"
-    text = f"{value:.3g}"
-    if "e" in text:
-        mantissa, exponent = text.split("e")
-        text = f"{mantissa}e{int(exponent)}"
-    return text
 
 
 @dataclass
@@ -146,6 +62,10 @@ class ReportFits:
     families: dict[str, Any] = field(default_factory=dict)
     corpora: dict[str, Any] = field(default_factory=dict)
     positions: dict[str, FittedLaw] = field(default_factory=dict)
+    position_gains: dict[str, ContextGain] = field(default_factory=dict)
+    comparisons: dict[str, Comparison] = field(default_factory=dict)  # family -> vs the first
+    markov: EntropyCheck | None = None  # fitted E on markov against the exact loss floor
+    capabilities: Capabilities | None = None
 
 
 def main_group(table: pd.DataFrame) -> tuple[pd.DataFrame, str]:
@@ -183,27 +103,6 @@ def frontier(table: pd.DataFrame, x: str, bins_per_decade: int = FRONTIER_BINS_P
     return table.loc[idx.to_numpy()].sort_values(x).reset_index(drop=True)
 
 
-def fit_law(
-    key: str,
-    label: str,
-    law: Any,
-    data: pd.DataFrame,
-    n_resamples: int,
-    seed: int,
-    note: str = "",
-) -> FittedLaw:
-    """Fit `law` to `data` and bootstrap it over runs (`n_resamples` = 0: no intervals)."""
-    law.fit(data, source=label)
-    fitted = FittedLaw(key=key, label=label, law=law, data=data, note=note,
-                       derived=dict(law.derived()))
-    if n_resamples > 0 and data["run"].nunique() >= 3:
-        boot = laws.bootstrap(law, data, n_resamples=n_resamples, seed=seed, source=label)
-        fitted.boot = boot
-        fitted.intervals = boot.intervals(0.95)
-        fitted.derived_intervals = boot.derived_intervals(0.95)
-    return fitted
-
-
 def _attempt(fits: ReportFits, key: str, make: Callable[[], Any]) -> Any:
     """Run one fit; on data that cannot support it, record why in `fits.skipped` and go on."""
     try:
@@ -228,143 +127,18 @@ def completed_rows(table: pd.DataFrame) -> pd.DataFrame:
     return table
 
 
-def allocation_intervals(
-    make: Callable[[pd.DataFrame], Any], table: pd.DataFrame, n_resamples: int, seed: int
-) -> dict[str, tuple[float, float]]:
-    """95% intervals of the N_opt and D_opt exponents of Approach 1 or 2, resampling runs.
-
-    The approaches are least-squares fits with no optimiser to restart, so a bootstrap is just
-    the approach rerun on resampled runs; a resample where it finds too few points is skipped.
-    """
-    if n_resamples <= 0 or table["run"].nunique() < 3:
-        return {}
-    rng = np.random.default_rng(seed)
-    groups = [rows for _, rows in table.groupby("run", sort=False)]
-    exponents = []
-    for _ in range(n_resamples):
-        draw = rng.integers(0, len(groups), size=len(groups))
-        resample = pd.concat([groups[i] for i in draw], ignore_index=True)
-        try:
-            fit = make(resample)
-        except FIT_ERRORS:
-            continue
-        exponents.append((fit.n_exponent, fit.d_exponent))
-    if len(exponents) < 2:
-        return {}
-    values = np.array(exponents)
-    lo, hi = np.percentile(values, [2.5, 97.5], axis=0)
-    return {"n_opt_exponent": (float(lo[0]), float(hi[0])),
-            "d_opt_exponent": (float(lo[1]), float(hi[1]))}
-
-
-@dataclass
-class Allocation:
-    """Approach 1 or 2 (`laws.AllocationFit`) with bootstrap intervals on its two exponents."""
-
-    fit: Any
-    intervals: dict[str, tuple[float, float]] = field(default_factory=dict)
-
-    def text(self) -> str:
-        """`N_opt ∝ C^0.50 [0.46, 0.54], D_opt ∝ C^0.50 [0.46, 0.54]`."""
-        parts = []
-        for label, value, key in (("N_opt", self.fit.n_exponent, "n_opt_exponent"),
-                                  ("D_opt", self.fit.d_exponent, "d_opt_exponent")):
-            text = f"{label} ∝ C^{fmt(value)}"
-            if key in self.intervals:
-                lo, hi = self.intervals[key]
-                text += f" [{fmt(lo)}, {fmt(hi)}]"
-            parts.append(text)
-        return ", ".join(parts)
-
-    def to_dict(self) -> dict[str, Any]:
-        out = self.fit.to_dict()
-        out.pop("points", None)
-        out["intervals"] = {k: list(v) for k, v in self.intervals.items()}
-        return out
-
-
-@dataclass
-class EnvelopeFit:
-    """A compute envelope with its L(C) law and Approach 1 allocation: one group's trend."""
-
-    name: str
-    rows: pd.DataFrame  # every row of the group
-    envelope: pd.DataFrame  # the lower envelope of loss against compute (rows of `rows`)
-    allocation: Allocation
-    loss_law: FittedLaw
-
-
-def lower_envelope(rows: pd.DataFrame) -> pd.DataFrame:
-    """Rows whose loss is lower than that of every row with less compute (Kaplan's L(C)).
-
-    Kaplan et al. fit L(C) to this frontier of all learning curves; a run contributes the
-    stretch of compute over which it was the best model trained.
-    """
-    ordered = rows.sort_values(["flops", "loss"], kind="stable")
-    best_before = ordered["loss"].cummin().shift(1, fill_value=np.inf)
-    return ordered[ordered["loss"] < best_before].reset_index(drop=True)
-
-
-def fit_envelope(name: str, rows: pd.DataFrame, n_resamples: int, seed: int) -> EnvelopeFit:
-    """L(C) = E + (C0/C)^a through the lower envelope of `rows`, and Approach 1 on them."""
-    envelope = lower_envelope(rows)
-    if len(envelope) < 4:
-        raise ScalinglabError(f"{name or 'table'}: only {len(envelope)} envelope points; "
-                              "need 4 for L(C)")
-    label = f"L(C) {name}".strip()
-    loss_law = fit_law(f"l_c:{name}" if name else "l_c", label,
-                       laws.get_law("saturating", x="flops"), envelope, n_resamples, seed,
-                       note="lower envelope of loss against compute")
-    allocation = laws.envelope_fit(rows, source=name or "table")
-    intervals = allocation_intervals(lambda t: laws.envelope_fit(t, source=name), rows,
-                                     n_resamples, seed)
-    return EnvelopeFit(name, rows, envelope, Allocation(allocation, intervals), loss_law)
-
-
-def compute_multiplier(
-    base: EnvelopeFit, other: EnvelopeFit, n_points: int = 3
-) -> pd.DataFrame | None:
-    """C_other(L) / C_base(L) at matched loss, at `n_points` losses both envelopes reach.
-
-    Inverts each family's L(C) = E + (C0/C)^a; the interval pairs bootstrap resample i of
-    one family with resample i of the other. Returns loss, multiplier, lo, hi (or None when the
-    envelopes share no loss range).
-    """
-    lo_loss = max(base.envelope["loss"].min(), other.envelope["loss"].min(),
-                  base.loss_law.law.params_["E"], other.loss_law.law.params_["E"])
-    hi_loss = min(base.envelope["loss"].max(), other.envelope["loss"].max())
-    if not hi_loss > lo_loss:
-        return None
-    # Inside the shared range, away from its ends, where a fit is least extrapolated.
-    losses = lo_loss + (hi_loss - lo_loss) * np.linspace(0.15, 0.85, n_points)
-
-    def ratio(p_base: dict[str, float], p_other: dict[str, float]) -> np.ndarray:
-        with np.errstate(all="ignore"):
-            return _inverse_saturating(p_other, losses) / _inverse_saturating(p_base, losses)
-
-    point = ratio(base.loss_law.law.params_, other.loss_law.law.params_)
-    lo = hi = np.full(n_points, np.nan)
-    if base.loss_law.boot is not None and other.loss_law.boot is not None:
-        pairs = zip(base.loss_law.boot.samples.to_dict("records"),
-                    other.loss_law.boot.samples.to_dict("records"), strict=False)
-        samples = np.array([ratio(a, b) for a, b in pairs])
-        lo, hi = np.nanpercentile(samples, 2.5, axis=0), np.nanpercentile(samples, 97.5, axis=0)
-    return pd.DataFrame({"loss": losses, "multiplier": point, "lo": lo, "hi": hi})
-
-
-def _inverse_saturating(params: dict[str, float], loss: np.ndarray) -> np.ndarray:
-    """C at which E + (C0/C)^a equals `loss` (NaN at or below E)."""
-    gap = np.where(loss > params["E"], loss - params["E"], np.nan)
-    return params["X0"] * gap ** (-1.0 / params["a"])
-
-
 def fit_report(
     table: pd.DataFrame,
     n_resamples: int = 200,
     seed: int = 0,
     position_losses: pd.DataFrame | None = None,
+    accuracies: pd.DataFrame | None = None,
 ) -> ReportFits:
-    """Fit every law and analysis the report can show for `table` (a measurements table)."""
+    """Fit every law and analysis the report can show for `table` (a measurements table).
+
+    `accuracies` (a store's run, name, value table) or an `accuracy` column in `table` adds
+    the capabilities analysis (exact match against size, on arithmetic runs).
+    """
     full = table
     table, group = main_group(full)
     fits = ReportFits(table=table, full=full, group=group)
@@ -423,6 +197,13 @@ def fit_report(
         _fit_positions(fits, position_losses, full, n_resamples, seed)
     else:
         fits.skipped["positions"] = "no loss-by-position table"
+    has_accuracy = (accuracies is not None and not accuracies.empty) or "accuracy" in full
+    if has_accuracy:
+        fits.capabilities = _attempt(fits, "capabilities",
+                                     lambda: capabilities(full, accuracies,
+                                                          n_resamples=n_resamples, seed=seed))
+    else:
+        fits.skipped["capabilities"] = "no accuracies (arithmetic runs report exact match)"
     return fits
 
 
@@ -440,6 +221,10 @@ def _fit_groups(fits: ReportFits, n_resamples: int, seed: int) -> None:
                                   family, rows, n_resamples, seed))
             if fitted is not None:
                 fits.families[family] = fitted
+        names = sorted(fits.families, key=lambda f: (f != "transformer", f))
+        for family in names[1:]:
+            fits.comparisons[family] = compare_envelopes(fits.families[names[0]],
+                                                         fits.families[family])
     else:
         fits.skipped["families"] = f"one model family only ({families[0]})"
     if "corpus" not in table.columns or table["corpus"].nunique() < 2:
@@ -452,6 +237,8 @@ def _fit_groups(fits: ReportFits, n_resamples: int, seed: int) -> None:
                           lambda rows=rows, name=name: fit_envelope(name, rows, n_resamples, seed))
         if fitted is not None:
             fits.corpora[name] = fitted
+    if "markov" in fits.corpora:
+        fits.markov = _attempt(fits, "markov", lambda: entropy_check(fits.corpora["markov"]))
 
 
 def backtest_threshold(done: pd.DataFrame) -> float:
@@ -482,59 +269,6 @@ def _backtest(fits: ReportFits, done: pd.DataFrame, n_resamples: int, seed: int)
     fits.backtest_info = dict(frame.attrs)
 
 
-def position_table(positions: pd.DataFrame, table: pd.DataFrame) -> pd.DataFrame:
-    """The loss-by-position table with `family` and `params_nonembedding` for every run.
-
-    A sweep store keeps positions by run name only; the run's family and size come from the
-    measurements table.
-    """
-    missing = [c for c in ("run", "position", "loss") if c not in positions.columns]
-    if missing:
-        raise ScalinglabError(f"loss-by-position table: missing column(s) {', '.join(missing)}")
-    positions = positions.copy()
-    positions["run"] = positions["run"].astype(str)
-    sizes = table.groupby("run").agg(family=("family", "first"),
-                                     params_nonembedding=("params_nonembedding", "max"))
-    for column in ("family", "params_nonembedding"):
-        if column not in positions.columns:
-            positions[column] = positions["run"].map(sizes[column])
-    if "params_nonembedding" not in positions and "params" in positions:
-        positions["params_nonembedding"] = positions["params"]
-    positions = positions.dropna(subset=["family", "params_nonembedding", "loss"])
-    return positions[positions["position"] > 0].reset_index(drop=True)
-
-
-def _fit_positions(fits: ReportFits, positions: pd.DataFrame, table: pd.DataFrame,
-                   n_resamples: int, seed: int) -> None:
-    """L(t) = L_inf + (t0/t)^a for each run's loss by context position t (Kaplan et al. Fig. 20).
-
-    The law is the saturating one with context position in the role of x; positions are the
-    resampled units of the bootstrap, which is run only for each family's largest model.
-    """
-    positions = position_table(positions, table)
-    if positions.empty:
-        fits.skipped["positions"] = "loss-by-position table has no runs found in the measurements"
-        return
-    largest = positions.groupby("family")["params_nonembedding"].transform("max")
-    for run, rows in positions.groupby("run", sort=False):
-        # Log-spaced positions: each decade of context weighs alike, and the fit stays fast.
-        wanted = np.unique(np.round(np.geomspace(1, rows["position"].max(), POSITION_POINTS)))
-        fit_rows = rows[rows["position"].isin(wanted)]
-        curve = pd.DataFrame({"run": fit_rows["position"].astype(int).astype(str).to_numpy(),
-                              "tokens": fit_rows["position"].to_numpy(float),
-                              "loss": fit_rows["loss"].to_numpy(float)})
-        is_largest = bool((rows["params_nonembedding"] == largest[rows.index]).all())
-        fitted = _attempt(fits, f"position:{run}", lambda curve=curve, run=run, big=is_largest:
-                          fit_law(f"position:{run}", f"L(t) {run}",
-                                  laws.get_law("saturating", x="tokens"), curve,
-                                  n_resamples if big else 0, seed,
-                                  note="loss by context position t"))
-        if fitted is not None:
-            fitted.data = rows.reset_index(drop=True)
-            fitted.x_symbol = "t"
-            fits.positions[str(run)] = fitted
-
-
 def _two_variable_reason(table: pd.DataFrame) -> str | None:
     """Why N and D cannot be separated in this table, or None when they can."""
     if table["params"].nunique() < 3:
@@ -545,3 +279,16 @@ def _two_variable_reason(table: pd.DataFrame) -> str | None:
     if abs(np.corrcoef(log_n, log_d)[0, 1]) > 0.995:
         return "model size and tokens vary together: N and D cannot be separated"
     return None
+
+
+def _fit_positions(fits: ReportFits, positions: pd.DataFrame, table: pd.DataFrame,
+                   n_resamples: int, seed: int) -> None:
+    """L(t) per run and each family's context gain (`analyses.fit_positions`)."""
+    result = _attempt(fits, "positions",
+                      lambda: fit_positions(positions, table, n_resamples, seed))
+    if result is None:
+        return
+    fits.positions = result.laws
+    fits.position_gains = result.families
+    for run, reason in result.skipped.items():
+        fits.skipped[f"position:{run}"] = reason

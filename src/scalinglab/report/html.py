@@ -64,11 +64,13 @@ def build_report(
     source: str = "",
     n_resamples: int = 200,
     seed: int = 0,
+    accuracies: pd.DataFrame | None = None,
 ) -> ReportSummary:
     """Fit, draw and write the report for a measurements table; return what was written.
 
     `position_losses` (columns run, position, loss; optionally family, params_nonembedding)
-    adds the loss-by-position figure. `n_resamples` bootstrap resamples give every interval.
+    adds the loss-by-position figure; `accuracies` (run, name, value, as a store keeps them)
+    the capabilities figure. `n_resamples` bootstrap resamples give every interval.
     """
     out_path = Path(out_path)
     if out_path.suffix.lower() not in (".html", ".htm"):
@@ -78,7 +80,8 @@ def build_report(
     files_dir = out_path.with_name(out_path.stem + "_files")
     files_dir.mkdir(exist_ok=True)
 
-    fits = fit_report(table, n_resamples=n_resamples, seed=seed, position_losses=position_losses)
+    fits = fit_report(table, n_resamples=n_resamples, seed=seed, position_losses=position_losses,
+                      accuracies=accuracies)
     drawn = figures.draw_all(fits)
     summary = ReportSummary(path=out_path, files_dir=files_dir)
     summary.fits = [f.to_dict() for f in fits.laws.values()]
