@@ -17,6 +17,7 @@ import pandas as pd
 from scalinglab import laws
 from scalinglab.analyses.fitted import FIT_ERRORS, MIN_BOOTSTRAP_RUNS, FittedLaw, fit_law, fmt
 from scalinglab.errors import ScalinglabError
+from scalinglab.laws.uncertainty import Bootstrap
 
 # L(C) = E + (C0/C)^a has three parameters; four envelope points leave one degree of freedom.
 MIN_ENVELOPE_POINTS = 4
@@ -132,12 +133,50 @@ class EnvelopeFit:
         }
 
 
+def envelope_bootstrap(law: Any, rows: pd.DataFrame, n_resamples: int, seed: int,
+                       source: str = "envelope") -> Bootstrap:
+    """Refit `law` (fitted on the envelope of `rows`) on the envelope of resampled runs.
+
+    The envelope is rebuilt from each resample: dropping a run lets its neighbours' curves fill
+    its stretch of the frontier, so the interval sees how much the envelope depends on which
+    sizes were trained (resampling envelope points alone would not). Each refit starts from the
+    full fit's optimum and the best screened grid start, as `laws.bootstrap` does.
+    """
+    from scalinglab.laws.fitting import multistart, screen
+    from scalinglab.laws.uncertainty import run_resamples
+
+    envelope = lower_envelope(rows)
+    log_x = law.log_inputs(envelope, source)
+    log_y = np.log(envelope["loss"].to_numpy(float))
+    candidates = law.start_candidates(log_x, log_y)
+    starts = [law.theta_from_params(law.params_),
+              candidates[int(np.nanargmin(screen(law, candidates, log_x, log_y)))]]
+    empty = np.empty((0, law.n_params))
+    thetas, converged, at_best = [], [], []
+    for index in run_resamples(rows["run"], n_resamples, seed):
+        points = lower_envelope(rows.iloc[index])
+        if len(points) < law.n_params:
+            thetas.append(np.full(law.n_params, np.nan))
+            converged.append(False)
+            at_best.append(0)
+            continue
+        theta, _, result = multistart(law, law.log_inputs(points, source),
+                                      np.log(points["loss"].to_numpy(float)), empty, 0,
+                                      forced=starts)
+        thetas.append(theta)
+        converged.append(result.converged)
+        at_best.append(result.n_starts_at_best)
+    samples = pd.DataFrame([law.params_from_theta(t) for t in thetas], columns=law.param_names)
+    return Bootstrap(law=law, samples=samples, converged=np.array(converged, bool),
+                     n_starts_at_best=np.array(at_best, int), seed=seed)
+
+
 def fit_envelope(name: str, rows: pd.DataFrame, n_resamples: int = 200, seed: int = 0,
                  require_allocation: bool = True) -> EnvelopeFit:
     """L(C) = E + (C0/C)^a through the lower envelope of `rows`, and Approach 1 on them.
 
-    The L(C) bootstrap resamples the runs that make up the envelope (each run's stretch of the
-    frontier comes or goes whole). Raises `ScalinglabError` with fewer than 4 envelope points,
+    The L(C) bootstrap resamples the group's runs and rebuilds the envelope from each resample
+    (`envelope_bootstrap`). Raises `ScalinglabError` with fewer than 4 envelope points,
     and when Approach 1 fails unless `require_allocation` is False (then `allocation` is None
     and `allocation_note` says why: a comparison of L(C) needs no allocation).
     """
@@ -147,8 +186,11 @@ def fit_envelope(name: str, rows: pd.DataFrame, n_resamples: int = 200, seed: in
                               f"need {MIN_ENVELOPE_POINTS} for L(C)")
     label = f"L(C) {name}".strip()
     loss_law = fit_law(f"l_c:{name}" if name else "l_c", label,
-                       laws.get_law("saturating", x="flops"), envelope, n_resamples, seed,
+                       laws.get_law("saturating", x="flops"), envelope, 0, seed,
                        note="lower envelope of loss against compute")
+    if n_resamples > 0 and rows["run"].nunique() >= MIN_BOOTSTRAP_RUNS:
+        loss_law.boot = envelope_bootstrap(loss_law.law, rows, n_resamples, seed, label)
+        loss_law.intervals = loss_law.boot.intervals(0.95)
     fitted_allocation, reason = None, ""
     try:
         fit = laws.envelope_fit(rows, source=name or "table")

@@ -1,0 +1,231 @@
+"""`scalinglab compare`, `positions`, `modalities` and `capabilities`: thin commands over
+`scalinglab.analyses`, reading a measurements file (`--data`) or sweeps in a store (`--sweep`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import typer
+from rich.table import Table
+
+from scalinglab.cli.app import JSON_OPTION, app, console, note, print_json, user_errors
+
+if TYPE_CHECKING:
+    from scalinglab.analyses import Tables
+
+DATA_OPTION = typer.Option(None, "--data", help="A measurements table (CSV or Parquet).")
+SWEEP_OPTION = typer.Option(None, "--sweep", help="A sweep in the results store (repeatable).")
+STORE_OPTION = typer.Option(Path("scalinglab.db"), "--store", help="The results store (SQLite).")
+BOOTSTRAP_OPTION = typer.Option(
+    200, "--bootstrap", help="Bootstrap resamples of the runs for every interval (0: none)."
+)
+SEED_OPTION = typer.Option(0, "--seed", help="Seed of the bootstrap resampling.")
+FAMILY_OPTION = typer.Option(None, "--family", help="Model family (default: transformer).")
+
+
+def _tables(data: Path | None, sweeps: list[str] | None, store: Path,
+            positions: Path | None = None, accuracies: Path | None = None) -> Tables:
+    """What the command reads: `--data FILE` or `--sweep NAME` (exactly one)."""
+    from scalinglab.analyses import load_data, load_sweeps
+    from scalinglab.errors import ScalinglabError
+
+    if (data is None) == (not sweeps):
+        raise ScalinglabError("give exactly one of --data FILE or --sweep NAME")
+    if data is not None:
+        tables = load_data(data, positions, accuracies)
+        for message in tables.notes:
+            note(message)
+        return tables
+    if positions is not None or accuracies is not None:
+        raise ScalinglabError("--positions and --accuracies go with --data, not --sweep")
+    return load_sweeps(store, list(sweeps or []))
+
+
+def _check_bootstrap(n_bootstrap: int) -> None:
+    from scalinglab.errors import ScalinglabError
+
+    if n_bootstrap < 0:
+        raise ScalinglabError(f"--bootstrap must be 0 or more resamples, got {n_bootstrap}")
+
+
+def _span(interval: Any, scale: float = 1.0) -> str:
+    from scalinglab.analyses.fitted import fmt
+
+    lo, hi = interval
+    return f"[{fmt(scale * lo)}, {fmt(scale * hi)}]"
+
+
+@app.command()
+@user_errors
+def compare(
+    a: str = typer.Argument(..., help="Group A, the reference (e.g. transformer)."),
+    b: str = typer.Argument(..., help="Group B, compared with A (e.g. lstm)."),
+    by: str = typer.Option(
+        "family", "--by", help="Column whose values A and B are: family, corpus, sweep, or any."
+    ),
+    data: Path | None = DATA_OPTION,
+    sweeps: list[str] | None = SWEEP_OPTION,
+    store: Path = STORE_OPTION,
+    n_bootstrap: int = BOOTSTRAP_OPTION,
+    seed: int = SEED_OPTION,
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Compute multiplier C_B(L)/C_A(L) at matched loss from each group's L(C) envelope."""
+    from scalinglab.analyses import compare as run_compare
+    from scalinglab.analyses.compare import multiplier_text
+
+    _check_bootstrap(n_bootstrap)
+    if by == "sweep" and data is None and not sweeps:
+        sweeps = [a, b]  # `compare SWEEP_A SWEEP_B --by sweep --store DB`
+    tables = _tables(data, sweeps, store)
+    result = run_compare(tables.measurements, a, b, by=by, n_resamples=n_bootstrap, seed=seed)
+    if as_json:
+        print_json({"source": tables.source, **result.to_dict()})
+        return
+    shown = Table(title=f"{b} vs {a} ({by}): C_{b}(L) / C_{a}(L)")
+    for column in ("Loss (nats/token)", f"C {a} (FLOPs)", f"C {b} (FLOPs)",
+                   "Multiplier [95%]"):
+        shown.add_column(column, justify="right")
+    if result.multipliers is not None:
+        for row in result.multipliers.itertuples():
+            shown.add_row(f"{row.loss:.4g}", f"{row.flops_a:.3g}", f"{row.flops_b:.3g}",
+                          multiplier_text(row).split(" at ")[0])
+    console.print(shown)
+    for name, fit in ((a, result.fit_a), (b, result.fit_b)):
+        console.print(f"{name}: {fit.loss_law.formula()}, {fit.loss_law.param_text()} "
+                      f"({len(fit.envelope)} envelope points)", highlight=False)
+    console.print(result.summary(), highlight=False)
+    for message in result.notes:
+        note(message)
+
+
+@app.command()
+@user_errors
+def positions(
+    data: Path | None = DATA_OPTION,
+    position_file: Path | None = typer.Option(
+        None, "--positions", help="Loss by position for --data (CSV: run, position, loss)."
+    ),
+    sweeps: list[str] | None = SWEEP_OPTION,
+    store: Path = STORE_OPTION,
+    n_bootstrap: int = BOOTSTRAP_OPTION,
+    seed: int = SEED_OPTION,
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """L(t) = L_inf + (t0/t)^a per model; does loss keep improving with context, per family?"""
+    from scalinglab.analyses import fit_positions
+    from scalinglab.analyses.fitted import fmt
+    from scalinglab.errors import ScalinglabError
+
+    _check_bootstrap(n_bootstrap)
+    if data is not None and position_file is None:
+        raise ScalinglabError("--data needs --positions FILE (CSV: run, position, loss)")
+    tables = _tables(data, sweeps, store, positions=position_file)
+    if tables.positions is None or tables.positions.empty:
+        raise ScalinglabError(f"{tables.source}: no loss-by-position rows")
+    result = fit_positions(tables.positions, tables.measurements, n_bootstrap, seed)
+    if as_json:
+        print_json({"source": tables.source, **result.to_dict()})
+        return
+    shown = Table(title="Loss by position: L(t) = L_inf + (t0/t)^a")
+    for column in ("Run", "Family", "N", "L_inf", "t0", "a"):
+        shown.add_column(column, justify="left" if column in ("Run", "Family") else "right")
+    for run, fitted in result.laws.items():
+        params = fitted.law.params_
+        shown.add_row(run, str(fitted.data["family"].iloc[0]),
+                      fmt(fitted.data["params_nonembedding"].iloc[0]), f"{params['E']:.4g}",
+                      fmt(params["X0"]), f"{params['a']:.3g}")
+    console.print(shown)
+    for family, gain in result.families.items():
+        console.print(f"{family} (largest, N = {fmt(gain.params_nonembedding)}): {gain.text()}",
+                      highlight=False)
+    for run, reason in result.skipped.items():
+        note(f"{run}: no fit ({reason})")
+
+
+@app.command()
+@user_errors
+def modalities(
+    data: Path | None = DATA_OPTION,
+    sweeps: list[str] | None = SWEEP_OPTION,
+    store: Path = STORE_OPTION,
+    family: str | None = FAMILY_OPTION,
+    markov_vocab: int | None = typer.Option(
+        None, "--markov-vocab", help="Vocabulary of the markov runs (default: from the store, 16)."
+    ),
+    markov_order: int | None = typer.Option(
+        None, "--markov-order", help="Order of the markov runs (default: from the store, 2)."
+    ),
+    n_bootstrap: int = BOOTSTRAP_OPTION,
+    seed: int = SEED_OPTION,
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Per corpus: L = E + (C0/C)^a and N_opt(C); on markov, fitted E vs the exact entropy."""
+    from scalinglab.analyses import modalities as run_modalities
+
+    _check_bootstrap(n_bootstrap)
+    tables = _tables(data, sweeps, store)
+    source = dict(tables.markov_source or {})
+    if markov_vocab is not None:
+        source["vocab_size"] = markov_vocab
+    if markov_order is not None:
+        source["order"] = markov_order
+    result = run_modalities(tables.measurements, n_bootstrap, seed, family, source or None)
+    if as_json:
+        print_json({"source": tables.source, **result.to_dict()})
+        return
+    shown = Table(title=f"Modalities ({result.family}): L = E + (C0/C)^a, N_opt ∝ C^a_N")
+    for column in ("Corpus", "E [95%]", "a [95%]", "N_opt exponent [95%]", "Envelope points"):
+        shown.add_column(column, justify="left" if column == "Corpus" else "right")
+    exponents = result.n_opt_exponents()
+    for corpus, fit in result.corpora.items():
+        law = fit.loss_law
+        spans = law.intervals
+        n_opt = "n/a"
+        if corpus in exponents:
+            value, lo, hi = exponents[corpus]
+            n_opt = f"{value:.3g} {_span((lo, hi))}"
+        shown.add_row(corpus, f"{fit.params['E']:.4g} " + (_span(spans['E']) if 'E' in spans
+                                                            else ""),
+                      f"{fit.params['a']:.3g} " + (_span(spans['a']) if 'a' in spans else ""),
+                      n_opt, str(len(fit.envelope)))
+    console.print(shown)
+    console.print(result.summary(), highlight=False)
+    for corpus, reason in result.skipped.items():
+        note(f"{corpus}: no fit ({reason})")
+
+
+@app.command()
+@user_errors
+def capabilities(
+    data: Path | None = DATA_OPTION,
+    accuracy_file: Path | None = typer.Option(
+        None, "--accuracies",
+        help="Accuracies for --data (CSV: run, name, value); or an 'accuracy' column.",
+    ),
+    sweeps: list[str] | None = SWEEP_OPTION,
+    store: Path = STORE_OPTION,
+    family: str | None = FAMILY_OPTION,
+    n_bootstrap: int = BOOTSTRAP_OPTION,
+    seed: int = SEED_OPTION,
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Exact-match accuracy against size next to per-token loss; locate the jump."""
+    from scalinglab.analyses import capabilities as run_capabilities
+    from scalinglab.analyses.fitted import fmt
+
+    _check_bootstrap(n_bootstrap)
+    tables = _tables(data, sweeps, store, accuracies=accuracy_file)
+    result = run_capabilities(tables.measurements, tables.accuracies, family, n_bootstrap, seed)
+    if as_json:
+        print_json({"source": tables.source, **result.to_dict()})
+        return
+    shown = Table(title="Capabilities: best run per size")
+    for column in ("N (non-embedding)", "Tokens", "Loss (nats/token)", "Exact match"):
+        shown.add_column(column, justify="right")
+    for row in result.points.itertuples():
+        shown.add_row(fmt(row.params_nonembedding), fmt(row.tokens), f"{row.loss:.4g}",
+                      f"{100 * row.accuracy:.3g}%")
+    console.print(shown)
+    console.print(result.summary(), highlight=False)
