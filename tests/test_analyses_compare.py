@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from synthetic_analyses import curves
 
 from scalinglab.analyses import compare, lower_envelope
 from scalinglab.analyses.envelope import inverse_saturating
 from scalinglab.errors import ScalinglabError
+from synthetic_analyses import curves
 
 PENALTY = 5.0  # the LSTM trains like a transformer given 1/5 of the compute
 N_RESAMPLES = 60
