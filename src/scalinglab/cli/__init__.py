@@ -5,6 +5,7 @@ from scalinglab.cli.app import app
 # Importing a command module registers its commands (one line per module, kept sorted).
 # isort: off
 from scalinglab.cli import analysis_commands  # noqa: F401
+from scalinglab.cli import demo_commands  # noqa: F401
 from scalinglab.cli import fit_commands  # noqa: F401
 from scalinglab.cli import plan_commands  # noqa: F401
 from scalinglab.cli import report_commands  # noqa: F401

@@ -1,0 +1,78 @@
+"""`scalinglab demo`: the whole loop (sweep, fits, a real backtest, the report) in one command."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.table import Table
+
+from scalinglab.cli.app import JSON_OPTION, app, console, err_console, note, print_json, user_errors
+
+
+def _interval(values: Any) -> str:
+    return f"[{values[0]:.3g}, {values[1]:.3g}]" if values else ""
+
+
+def _print_summary(result: Any) -> None:
+    data = result.to_dict()
+    console.rule(f"[bold]scalinglab demo ({data['mode']}) — {data['seconds']:.0f} s")
+    runs = ", ".join(f"{n} {family}" for family, n in data["runs"].items())
+    console.print(f"Runs: {runs}. Report: [link=file://{Path(data['report']).resolve()}]"
+                  f"{data['report']}[/link]")
+
+    fits = Table(title="Fitted laws (95% bootstrap intervals)", title_justify="left")
+    for column in ("law", "parameter", "value", "interval"):
+        fits.add_column(column)
+    for fit in data["fits"]:
+        intervals = fit.get("intervals") or {}
+        for i, (name, value) in enumerate(fit.get("params", {}).items()):
+            fits.add_row(fit.get("label", fit.get("law", "")) if i == 0 else "", name,
+                         f"{value:.4g}", _interval(intervals.get(name)))
+    console.print(fits)
+
+    rules = Table(title="Compute-optimal allocation", title_justify="left")
+    for column in ("approach", "N_opt ∝ C^a", "D_opt ∝ C^b"):
+        rules.add_column(column)
+    for name, allocation in data["allocations"].items():
+        spans = allocation.get("intervals", {})
+        rules.add_row(*[name] + [
+            f"{allocation[key]:.3f} {_interval(spans.get(key))}"
+            for key in ("n_opt_exponent", "d_opt_exponent")
+        ])
+    console.print(rules)
+
+    bt = data["backtest"]
+    verdict = "inside" if bt["inside_interval"] else "OUTSIDE"
+    console.print(
+        f"[bold]Backtest[/]: fitted below {bt['fit_max_flops']:.3g} FLOPs, trained "
+        f"N={bt['params_nonembedding']:.3g} on D={bt['tokens']:.3g} tokens "
+        f"({bt['compute_multiple']:.1f}x the compute): predicted {bt['predicted']:.4f} "
+        f"{_interval(bt['interval'])}, measured {bt['measured']:.4f}, "
+        f"error {100 * bt['are']:.2f}% ({verdict} the interval)"
+    )
+
+
+@app.command()
+@user_errors
+def demo(
+    quick: bool = typer.Option(False, "--quick", help="A ~3-minute version (used by the tests)."),
+    full: bool = typer.Option(False, "--full", help="Bigger sweep, 10x backtest (about an hour)."),
+    out: Path = typer.Option(Path("demo"), "--out", "-o", help="Folder for the store and report."),
+    workers: int | None = typer.Option(None, "--workers", help="Worker processes."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Measure, fit, predict and show scaling laws on the embedded stdlib corpus, end to end."""
+    from scalinglab.demo import run_demo
+    from scalinglab.sweep.progress import SweepDisplay
+
+    if quick and full:
+        raise typer.BadParameter("choose at most one of --quick and --full")
+    mode = "quick" if quick else "full" if full else "standard"
+    display = None if as_json else (lambda name: SweepDisplay(err_console, name))
+    result = run_demo(out, mode=mode, workers=workers, display_factory=display, on_note=note)
+    if as_json:
+        print_json(result.to_dict())
+    else:
+        _print_summary(result)

@@ -1,0 +1,309 @@
+"""The main job: measure, fit, predict and show scaling laws end to end, from runs made here.
+
+`run_demo` does what a researcher would, on the embedded `stdlib` corpus:
+
+1. a sweep (`sweep.run_sweep`): transformers over >= 1.5 decades of non-embedding N and LSTMs,
+   one warmup-stable-decay run per size with cooldown branches, so each size yields final losses
+   at several D (L(N), L(D), L(C) and L(N, D) from one sweep);
+2. the fits, through the report (`report.build_report`): L(N), L(D), the L(C) envelope,
+   Chinchilla's L(N, D) with bootstrap intervals, IsoFLOP minima and N_opt(C), D_opt(C);
+3. a backtest that is a real prediction: L(N, D) fitted only on measurements below a compute
+   threshold picks the compute-optimal model for `backtest_multiple` x that compute, predicts its
+   loss with a bootstrap interval, and then trains it and compares;
+4. `report.html` and a printed summary.
+
+Nothing is cached or hard-coded: every number comes from this invocation's runs (a rerun with the
+same output folder reuses finished runs from its store, as any sweep does).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from scalinglab import laws
+from scalinglab.accounting import transformer_flops_per_token, transformer_params
+from scalinglab.errors import ScalinglabError
+from scalinglab.jsonable import to_jsonable
+from scalinglab.models.ladder import transformer_shape
+
+# The backtest's law: Chinchilla's form on non-embedding parameters (Kaplan et al. 2020 found
+# embeddings blur the size trend of small models, and ours are small).
+BACKTEST_PARAMS_COLUMN = "params_nonembedding"
+# The byte-level corpora's default context, needed to count a candidate model's FLOPs.
+VOCAB_SIZE = 256
+N_CTX = 128
+
+
+@dataclass(frozen=True)
+class DemoMode:
+    """How big a demo to run. Sizes are non-embedding parameter counts of the ladder's shapes."""
+
+    name: str
+    transformer_sizes: tuple[float, ...]
+    lstm_sizes: tuple[float, ...]
+    tokens: float  # every size's WSD run; cooldown branches end at fractions of it
+    cooldowns: tuple[float, ...]
+    batch_tokens: int  # one batch for every run, so equal D means equal optimizer steps
+    held_out_sizes: int  # the largest sizes the backtest's fit does not see
+    backtest_multiple: float  # the backtest run's compute / the largest fitted run's compute
+    n_resamples: int
+
+
+# Why this design (measured on stdlib, see docs/demo.md): with the batch scaled to each run's
+# budget, a cooldown branch early in a big model's run had a quarter of the optimizer steps of a
+# small model's run at the same D, and lost to it: loss was set by steps, not by N or D, and a
+# fitted L(N, D) put alpha at 0. A fixed batch and one token budget for every size make the
+# sweep a factorial grid in (N, D) at equal steps per D; small models run long enough to
+# saturate, which is what pins down E and A/N^alpha.
+# Sizes are exact shapes of `models.ladder`, so every size is a distinct model.
+MODES = {
+    "quick": DemoMode("quick", (3120, 12384, 27792, 55536, 98624), (6720, 21312, 66560),
+                      5e5, (0.125, 0.25, 0.5), 512, 1, 4.0, 100),
+    "standard": DemoMode("standard", (3120, 12384, 27792, 55536, 98624, 154000, 230960),
+                         (6720, 21312, 66560, 125312), 3e6, (0.125, 0.25, 0.5), 1024, 2, 4.0,
+                         400),
+    "full": DemoMode("full", (3120, 12384, 27792, 55536, 98624, 154000, 230960, 332448,
+                              452368, 603120), (6720, 21312, 66560, 125312, 224672),
+                     2e7, (0.125, 0.25, 0.5), 2048, 3, 10.0, 1000),
+}
+
+
+@dataclass
+class Backtest:
+    """The demo's prediction of a bigger run, and what training it measured."""
+
+    fit_max_flops: float
+    flops: float
+    params_nonembedding: float
+    tokens: float
+    predicted: float
+    lo: float
+    hi: float
+    measured: float | None = None
+    run: str = ""
+    shape: dict[str, int] = field(default_factory=dict)
+    fit: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def are(self) -> float | None:
+        if self.measured is None:
+            return None
+        return abs(self.predicted - self.measured) / self.measured
+
+    @property
+    def inside(self) -> bool | None:
+        return None if self.measured is None else bool(self.lo <= self.measured <= self.hi)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "fit_max_flops": self.fit_max_flops,
+            "flops": self.flops,
+            "compute_multiple": self.flops / self.fit_max_flops,
+            "params_nonembedding": self.params_nonembedding,
+            "tokens": self.tokens,
+            "predicted": self.predicted,
+            "interval": [self.lo, self.hi],
+            "measured": self.measured,
+            "are": self.are,
+            "inside_interval": self.inside,
+            "run": self.run,
+            "shape": self.shape,
+            "fit": self.fit,
+        }
+
+
+def demo_designs(mode: DemoMode, corpus: str = "stdlib") -> list[Any]:
+    """The sweep designs of a demo: one `curves` design per family."""
+    from scalinglab.sweep.design import parse_design
+
+    designs = []
+    for family, sizes in (("transformer", mode.transformer_sizes), ("lstm", mode.lstm_sizes)):
+        designs.append(parse_design({
+            "name": f"demo-{mode.name}-{family}",
+            "kind": "curves",
+            "corpus": corpus,
+            "families": [family],
+            "params": list(sizes),
+            "tokens": mode.tokens,
+            "cooldowns": list(mode.cooldowns),
+            "overrides": {"batch_tokens": mode.batch_tokens},
+        }, source=f"demo {mode.name}"))
+    return designs
+
+
+def finished_rows(table: pd.DataFrame) -> pd.DataFrame:
+    """Rows at the end of a schedule (a run's end or a cooldown branch): the L(N, D) data."""
+    return table[table["final"].astype(bool)].reset_index(drop=True)
+
+
+def optimal_transformer(law: Any, flops: float, tokens_per_param: tuple[float, float],
+                        n_ctx: int = N_CTX, vocab_size: int = VOCAB_SIZE) -> tuple[Any, float]:
+    """The ladder's transformer and token count that minimise `law` at exactly `flops`.
+
+    Compute is counted as the run will count it (weights, attention and output layer), so the
+    run trained is the one predicted: for each shape on the ladder, D = flops / (FLOPs per
+    token), and the predicted loss decides. Only shapes whose tokens per parameter lie inside
+    the fitted range are considered: the backtest extrapolates in compute, not into a corner of
+    (N, D) that no fitted run has seen.
+    """
+    best: tuple[float, Any, float] | None = None
+    shapes = {transformer_shape(float(n)) for n in np.geomspace(1e3, 1e9, 241)}
+    for shape in shapes:
+        per_token = transformer_flops_per_token(shape.n_layer, shape.d_model, vocab_size, n_ctx)
+        tokens = flops / per_token
+        counts = transformer_params(shape.n_layer, shape.d_model, vocab_size, n_ctx)
+        n = counts.nonembedding if law.inputs[0] == "params_nonembedding" else counts.total
+        if not tokens_per_param[0] <= tokens / n <= tokens_per_param[1]:
+            continue
+        loss = float(law.predict({law.inputs[0]: [n], "tokens": [tokens]})[0])
+        if best is None or loss < best[0]:
+            best = (loss, shape, tokens)
+    if best is None:
+        raise ScalinglabError(
+            f"no ladder transformer spends {flops:.3g} FLOPs at {tokens_per_param[0]:.3g}-"
+            f"{tokens_per_param[1]:.3g} tokens per parameter"
+        )
+    return best[1], best[2]
+
+
+def predict_backtest(table: pd.DataFrame, mode: DemoMode, seed: int = 0) -> Backtest:
+    """Fit L(N, D) on all but the largest sizes and predict the compute-optimal bigger run.
+
+    Whole runs are held out (every branch of the largest `held_out_sizes` sizes), so the fit
+    sees nothing of the scale it predicts.
+    """
+    done = finished_rows(table[table["family"] == "transformer"])
+    sizes = np.sort(done[BACKTEST_PARAMS_COLUMN].unique())
+    if len(sizes) <= mode.held_out_sizes + 2:
+        raise ScalinglabError(
+            f"the backtest needs more than {mode.held_out_sizes + 2} transformer sizes, "
+            f"the sweep has {len(sizes)}"
+        )
+    train = done[done[BACKTEST_PARAMS_COLUMN] < sizes[-mode.held_out_sizes]]
+    threshold = float(train["flops"].max())
+    law = laws.get_law("chinchilla", params_column=BACKTEST_PARAMS_COLUMN)
+    law.fit(train, source=f"backtest fit (runs of at most {threshold:.3g} FLOPs)")
+    flops = mode.backtest_multiple * threshold
+    ratios = train["tokens"] / train[BACKTEST_PARAMS_COLUMN]
+    shape, tokens = optimal_transformer(law, flops, (float(ratios.min()), float(ratios.max())))
+    n_exact = shape.params_nonembedding
+    point = {BACKTEST_PARAMS_COLUMN: [float(n_exact)], "tokens": [tokens]}
+    predicted = float(law.predict(point)[0])
+    boot = laws.bootstrap(law, train, n_resamples=mode.n_resamples, seed=seed, n_jobs=2)
+    lo, hi = boot.predict_interval(point)
+    return Backtest(
+        fit_max_flops=threshold, flops=flops, params_nonembedding=float(n_exact), tokens=tokens,
+        predicted=predicted, lo=float(lo[0]), hi=float(hi[0]),
+        shape={"n_layer": shape.n_layer, "d_model": shape.d_model, "n_head": shape.n_head},
+        fit={**law.to_dict(), "intervals": {k: list(v) for k, v in boot.intervals().items()},
+             "n_points": len(train)},
+    )
+
+
+def train_backtest(backtest: Backtest, runs_dir: Path, batch_tokens: int, seed: int = 0,
+                   progress: Callable[[dict[str, Any]], None] | None = None) -> pd.DataFrame:
+    """Train the predicted run (same schedule family as the sweep: WSD) and record its loss."""
+    from scalinglab.train import RunConfig, train_run
+
+    config = RunConfig(params=backtest.params_nonembedding, tokens=round(backtest.tokens),
+                       corpus="stdlib", family="transformer", schedule="wsd", seed=seed,
+                       batch_tokens=batch_tokens, threads=0, **backtest.shape)
+    result = train_run(config, out_dir=runs_dir / f"backtest-{config.config_hash()[:12]}",
+                       progress=progress)
+    if result.status != "done" or result.final_loss is None:
+        raise ScalinglabError(f"the backtest run {result.run} ended {result.status}")
+    if result.params_nonembedding != round(backtest.params_nonembedding):
+        raise ScalinglabError("the backtest run's shape differs from the predicted one")
+    backtest.measured = float(result.final_loss)
+    backtest.run = result.run
+    return result.measurements
+
+
+@dataclass
+class DemoResult:
+    """What `run_demo` made: the report, the backtest and the numbers of the summary."""
+
+    mode: str
+    out_dir: Path
+    report: Path
+    seconds: float
+    backtest: Backtest
+    summary: dict[str, Any]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"mode": self.mode, "out_dir": str(self.out_dir), "report": str(self.report),
+                "seconds": self.seconds, "backtest": self.backtest.to_dict(), **self.summary}
+
+
+def run_demo(
+    out_dir: str | Path = "demo",
+    mode: str = "standard",
+    workers: int | None = None,
+    display_factory: Callable[[str], Any] | None = None,
+    on_note: Callable[[str], None] | None = None,
+    seed: int = 0,
+) -> DemoResult:
+    """Run the whole loop (see the module doc) into `out_dir`; return what it found."""
+    from scalinglab.report.html import build_report
+    from scalinglab.sweep.driver import run_sweep
+    from scalinglab.sweep.store import Store
+
+    if mode not in MODES:
+        raise ScalinglabError(f"unknown demo mode {mode!r}; choose one of {', '.join(MODES)}")
+    settings = MODES[mode]
+    note = on_note or (lambda message: None)
+    started = time.perf_counter()
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    store_path = out / "scalinglab.db"
+
+    designs = demo_designs(settings)
+    for design in designs:
+        note(f"sweep {design.name}: {len(design.runs())} runs")
+        if display_factory is None:
+            run_sweep(design, store_path, workers=workers, on_note=note)
+        else:
+            with display_factory(design.name) as display:
+                run_sweep(design, store_path, workers=workers, display=display, on_note=note)
+    with Store(store_path) as store:
+        table = pd.concat([store.measurements(d.name) for d in designs], ignore_index=True)
+        positions = pd.concat([store.position_losses(d.name) for d in designs], ignore_index=True)
+
+    backtest = predict_backtest(table, settings, seed=seed)
+    note(f"backtest: training N={backtest.params_nonembedding:.3g}, D={backtest.tokens:.3g} "
+         f"({backtest.flops:.3g} FLOPs, {backtest.flops / backtest.fit_max_flops:.1f}x the "
+         f"largest fitted run); predicted loss {backtest.predicted:.4f}")
+    train_backtest(backtest, out / "runs", settings.batch_tokens, seed=seed)
+
+    report_path = out / "report.html"
+    report = build_report(table, report_path, position_losses=positions,
+                          title=f"scalinglab demo ({mode})", source=f"{store_path}",
+                          n_resamples=settings.n_resamples, seed=seed)
+    summary = summarise(report, table)
+    seconds = time.perf_counter() - started
+    result = DemoResult(mode, out, report_path, seconds, backtest, summary)
+    (out / "demo.json").write_text(json.dumps(to_jsonable(result.to_dict()), indent=2))
+    return result
+
+
+def summarise(report: Any, table: pd.DataFrame) -> dict[str, Any]:
+    """The printed summary's numbers, taken from the report's fits."""
+    runs = table.groupby("family")["run"].nunique().to_dict()
+    sizes = table.groupby("family")["params_nonembedding"].agg(["min", "max"])
+    return {
+        "runs": {k: int(v) for k, v in runs.items()},
+        "sizes": {f: [float(r["min"]), float(r["max"])] for f, r in sizes.iterrows()},
+        "fits": report.fits,
+        "allocations": report.allocations,
+        "figures": report.figures,
+        "skipped": report.skipped,
+    }
+

@@ -1,0 +1,83 @@
+"""The demo's pieces: sweep designs, exact-compute allocation, the backtest prediction."""
+
+import dataclasses
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from scalinglab import demo, laws
+from scalinglab.accounting import transformer_flops_per_token, transformer_params
+from scalinglab.models.ladder import transformer_shape
+
+TRUE = {"E": 1.2, "A": 40.0, "B": 60.0, "alpha": 0.35, "beta": 0.30}
+
+
+def true_loss(n, d):
+    return TRUE["E"] + TRUE["A"] / n ** TRUE["alpha"] + TRUE["B"] / d ** TRUE["beta"]
+
+
+def synthetic_sweep(mode: demo.DemoMode, noise: float = 0.003, seed: int = 0) -> pd.DataFrame:
+    """Final rows of a curves sweep whose losses follow TRUE, with multiplicative noise."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for n_target in mode.transformer_sizes:
+        shape = transformer_shape(n_target)
+        counts = transformer_params(shape.n_layer, shape.d_model, 256, 128)
+        per_token = transformer_flops_per_token(shape.n_layer, shape.d_model, 256, 128)
+        for fraction in (*mode.cooldowns, 1.0):
+            d = fraction * mode.tokens
+            loss = true_loss(counts.nonembedding, d) * np.exp(rng.normal(0, noise))
+            rows.append({"run": f"transformer-{n_target:g}", "family": "transformer",
+                         "params": counts.total, "params_nonembedding": counts.nonembedding,
+                         "tokens": d, "flops": per_token * d, "loss": loss, "final": True})
+    return pd.DataFrame(rows)
+
+
+def test_demo_sizes_are_distinct_ladder_shapes_over_a_decade_and_a_half():
+    for mode in demo.MODES.values():
+        shapes = [transformer_shape(n) for n in mode.transformer_sizes]
+        assert [s.params_nonembedding for s in shapes] == list(mode.transformer_sizes)
+    standard = demo.MODES["standard"]
+    assert len(standard.transformer_sizes) >= 6 and len(standard.lstm_sizes) >= 4
+    span = np.log10(max(standard.transformer_sizes) / min(standard.transformer_sizes))
+    assert span >= 1.5
+
+
+def test_designs_cover_both_families_with_cooldown_branches():
+    transformer, lstm = demo.demo_designs(demo.MODES["quick"])
+    runs = transformer.runs()
+    assert len(runs) == len(demo.MODES["quick"].transformer_sizes)
+    assert all(r.config["schedule"] == "wsd" and len(r.config["cooldown_tokens"]) == 3
+               for r in runs)
+    # One batch for all: equal tokens mean equal optimizer steps across sizes.
+    assert {r.config["batch_tokens"] for r in runs} == {demo.MODES["quick"].batch_tokens}
+    assert {r.config["family"] for r in lstm.runs()} == {"lstm"}
+
+
+def test_optimal_transformer_spends_exactly_the_budget_and_minimises_the_law():
+    law = laws.get_law("chinchilla", params_column="params_nonembedding")
+    law.params_ = dict(TRUE)
+    flops = 2e12
+    shape, tokens = demo.optimal_transformer(law, flops, (1.0, 100.0))
+    per_token = transformer_flops_per_token(shape.n_layer, shape.d_model, 256, 128)
+    assert tokens * per_token == pytest.approx(flops)
+    chosen = true_loss(shape.params_nonembedding, tokens)
+    for other in (transformer_shape(n) for n in np.geomspace(3e3, 3e6, 40)):
+        d = flops / transformer_flops_per_token(other.n_layer, other.d_model, 256, 128)
+        if 1.0 <= d / other.params_nonembedding <= 100.0:
+            assert chosen <= true_loss(other.params_nonembedding, d) + 1e-12
+
+
+def test_backtest_prediction_recovers_the_true_loss_of_the_bigger_run():
+    mode = dataclasses.replace(demo.MODES["standard"], n_resamples=100)
+    table = synthetic_sweep(mode)
+    backtest = demo.predict_backtest(table, mode)
+    assert backtest.flops == pytest.approx(mode.backtest_multiple * backtest.fit_max_flops)
+    # The fit saw none of the held-out largest sizes.
+    assert backtest.fit["n_points"] == 4 * (len(mode.transformer_sizes) - mode.held_out_sizes)
+    truth = true_loss(backtest.params_nonembedding, backtest.tokens)
+    assert backtest.predicted == pytest.approx(truth, rel=0.01)
+    assert backtest.lo <= truth <= backtest.hi
+    backtest.measured = truth
+    assert backtest.inside and backtest.are < 0.01
