@@ -73,3 +73,15 @@ def test_bad_inputs_name_the_problem() -> None:
     with pytest.raises(ScalinglabError, match="several n_ctx"):
         markov = table.assign(corpus="markov", n_ctx=np.where(table.index % 2, 64, 128))
         modalities(markov, n_resamples=0)
+
+
+def test_the_modalities_preset_runs_the_same_sweep_on_each_corpus() -> None:
+    from scalinglab.sweep.design import preset
+
+    runs = preset("modalities").runs()
+    by_corpus: dict[str, list[str]] = {}
+    for spec in runs:
+        assert spec.name.startswith(spec.config["corpus"] + "-")
+        by_corpus.setdefault(spec.config["corpus"], []).append(spec.name.split("-", 1)[1])
+    assert set(by_corpus) == {"stdlib", "digits", "arithmetic", "markov"}
+    assert len({tuple(names) for names in by_corpus.values()}) == 1  # the same runs on each

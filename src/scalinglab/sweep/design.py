@@ -20,7 +20,7 @@ TOML layout (flat; ladders are a list or a table `{min, max, count}`):
 
     name = "my-grid"
     kind = "grid"
-    corpus = "stdlib"
+    corpus = "stdlib"    # or corpora = ["digits", "arithmetic"]: the same runs on each
     families = ["transformer", "lstm"]
     seeds = [0, 1]
     params = {min = 1e4, max = 1e5, count = 3}
@@ -106,6 +106,19 @@ class _Common(BaseModel):
         default=None, ge=1, description="threads per run; default: 1 for small runs, all for big"
     )
     overrides: dict[str, Any] = Field(default_factory=dict)
+    # Several corpora: the same runs on each (replaces `corpus`; run names start with it).
+    corpora: list[str] = Field(default_factory=list)
+
+    def runs(self) -> list[RunSpec]:
+        """Every run of the design, on `corpus` or on each of `corpora`."""
+        if not self.corpora:
+            return self._runs()
+        return [RunSpec(f"{corpus}-{spec.name}", spec.config, spec.budget)
+                for corpus in self.corpora
+                for spec in self.model_copy(update={"corpus": corpus, "corpora": []})._runs()]
+
+    def _runs(self) -> list[RunSpec]:
+        raise NotImplementedError
 
     def base_config(self, family: str, seed: int) -> dict[str, Any]:
         """The `RunConfig` fields every run of this design shares."""
@@ -128,7 +141,7 @@ class GridDesign(_Common):
     params: Ladder
     tokens: Ladder
 
-    def runs(self) -> list[RunSpec]:
+    def _runs(self) -> list[RunSpec]:
         return [
             RunSpec.make({**self.base_config(family, seed), "params": n, "tokens": d,
                                 "schedule": "cosine"})
@@ -147,7 +160,7 @@ class IsoflopDesign(_Common):
     spread: float = Field(default=4.0, ge=1.0)
     tokens_per_param: PositiveFloat = 20.0
 
-    def runs(self) -> list[RunSpec]:
+    def _runs(self) -> list[RunSpec]:
         specs = []
         for family, seed in self._crossed():
             for budget in self.budgets:
@@ -172,7 +185,7 @@ class CurvesDesign(_Common):
     tokens_per_param: PositiveFloat | None = None
     cooldowns: list[Annotated[float, Field(gt=0, lt=1)]] = Field(default=[0.25, 0.5])
 
-    def runs(self) -> list[RunSpec]:
+    def _runs(self) -> list[RunSpec]:
         if (self.tokens is None) == (self.tokens_per_param is None):
             raise ValueError("set exactly one of tokens, tokens_per_param")
         specs = []
@@ -197,7 +210,7 @@ class ScanDesign(_Common):
     params: PositiveFloat
     tokens: PositiveFloat
 
-    def runs(self) -> list[RunSpec]:
+    def _runs(self) -> list[RunSpec]:
         integer = self.hyperparameter in INTEGER_HYPERPARAMETERS
         specs = []
         for family, seed in self._crossed():
@@ -314,6 +327,17 @@ PRESETS: dict[str, dict[str, Any]] = {
     "gpu-small": {
         "name": "gpu-small", "kind": "isoflop", "device": "cuda", "families": ["transformer"],
         "budgets": {"min": 1e13, "max": 1e15, "count": 3}, "sizes": 5, "spread": 3.0,
+    },
+    # Outside the 15-minute demo: the same curves sweep on four corpora (Henighan et al. 2020),
+    # for `scalinglab modalities` (markov checks the fitted E against the exact entropy,
+    # arithmetic gives `scalinglab capabilities` its accuracies). 20 runs, 7.5e13 FLOPs: 30-60
+    # minutes on 2 cores at the 1-2e10 FLOP/s per thread measured for 3e4-1e5-parameter
+    # transformers. digits has 105k training tokens, so its largest runs repeat it ~80 times.
+    "modalities": {
+        "name": "modalities", "kind": "curves", "families": ["transformer"],
+        "corpora": ["stdlib", "digits", "arithmetic", "markov"],
+        "params": {"min": 1e4, "max": 2e5, "count": 5}, "tokens_per_param": 40,
+        "cooldowns": [0.25, 0.5],
     },
 }
 
