@@ -252,9 +252,10 @@ def run_demo(
     seed: int = 0,
 ) -> DemoResult:
     """Run the whole loop (see the module doc) into `out_dir`; return what it found."""
+    from scalinglab.analyses.compare import compare
+    from scalinglab.analyses.sources import load_sweeps
     from scalinglab.report.html import build_report
     from scalinglab.sweep.driver import run_sweep
-    from scalinglab.sweep.store import Store
 
     if mode not in MODES:
         raise ScalinglabError(f"unknown demo mode {mode!r}; choose one of {', '.join(MODES)}")
@@ -273,9 +274,8 @@ def run_demo(
         else:
             with display_factory(design.name) as display:
                 run_sweep(design, store_path, workers=workers, display=display, on_note=note)
-    with Store(store_path) as store:
-        table = pd.concat([store.measurements(d.name) for d in designs], ignore_index=True)
-        positions = pd.concat([store.position_losses(d.name) for d in designs], ignore_index=True)
+    tables = load_sweeps(store_path, [d.name for d in designs])
+    table = tables.measurements
 
     backtest = predict_backtest(table, settings, seed=seed)
     note(f"backtest: training N={backtest.params_nonembedding:.3g}, D={backtest.tokens:.3g} "
@@ -284,10 +284,13 @@ def run_demo(
     train_backtest(backtest, out / "runs", settings.batch_tokens, seed=seed)
 
     report_path = out / "report.html"
-    report = build_report(table, report_path, position_losses=positions,
+    report = build_report(table, report_path, position_losses=tables.positions,
+                          accuracies=tables.accuracies,
                           title=f"scalinglab demo ({mode})", source=f"{store_path}",
                           n_resamples=settings.n_resamples, seed=seed)
-    summary = summarise(report, table)
+    comparison = compare(table, "transformer", "lstm", n_resamples=settings.n_resamples,
+                         seed=seed)
+    summary = {**summarise(report, table), "transformer_vs_lstm": comparison.to_dict()}
     seconds = time.perf_counter() - started
     result = DemoResult(mode, out, report_path, seconds, backtest, summary)
     (out / "demo.json").write_text(json.dumps(to_jsonable(result.to_dict()), indent=2))

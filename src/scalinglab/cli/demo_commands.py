@@ -43,6 +43,7 @@ def _print_summary(result: Any) -> None:
         ])
     console.print(rules)
 
+    console.print(f"[bold]Transformer vs LSTM[/]: {data['transformer_vs_lstm']['summary']}")
     bt = data["backtest"]
     verdict = "inside" if bt["inside_interval"] else "OUTSIDE"
     console.print(
