@@ -61,3 +61,13 @@ def test_throughput_interpolates_in_log_and_budget_refuses_long_sweeps() -> None
     planning.check_budget(5.0, None)
     with pytest.raises(ScalinglabError, match=r"estimated 2.00 h .* over --max-hours 1"):
         planning.check_budget(2.0, 1.0)
+
+
+def test_gpu_runs_take_two_threads_and_one_gpu_each() -> None:
+    design = parse_design({"name": "g", "kind": "grid", "device": "cuda",
+                           "params": [1e4, 1e7], "tokens": [1e6]})
+    plans = planning.plan_sweep(design, big_run_threads=16)
+    assert [(p.threads, p.gpus) for p in plans] == [(2, 1.0), (2, 1.0)]
+    seconds = {p.hash: 10.0 for p in plans}
+    assert planning.simulate_wall_seconds(plans, seconds, capacity=16, gpus=1.0) == 20.0
+    assert planning.simulate_wall_seconds(plans, seconds, capacity=16, gpus=2.0) == 10.0

@@ -46,7 +46,9 @@ def _estimate(
     seconds = {p.hash: planning.estimate_seconds(p, throughput) for p in plans}
     if any(v is None for v in seconds.values()):
         return {}, None
-    return seconds, planning.simulate_wall_seconds(plans, seconds, capacity)  # type: ignore[arg-type]
+    gpus = float(sum(1 for p in plans if p.gpus) > 0)
+    return seconds, planning.simulate_wall_seconds(plans, seconds, capacity,  # type: ignore[arg-type]
+                                                   gpus)
 
 
 @sweep_app.command("plan")

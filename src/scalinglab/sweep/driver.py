@@ -151,7 +151,7 @@ class _Loop:
             finished = {p.hash for p in plans} - {p.hash for p in queue}
             self.display.begin(sum(p.flops for p in plans),
                                sum(p.flops for p in plans if p.hash in finished))
-        free = self.executor.capacity
+        free, free_gpus = self.executor.capacity, self.executor.gpu_capacity
         last_heartbeat = time.monotonic()
         with _StopRequest() as stop:
             stopping = False
@@ -160,14 +160,17 @@ class _Loop:
                     stopping = True
                     queue.clear()
                     self.executor.stop()
-                while not stopping and (plan := planning.next_fitting(queue, free)) is not None:
+                while not stopping and (
+                        plan := planning.next_fitting(queue, free, free_gpus)) is not None:
                     self._submit(plan)
-                    free -= plan.threads
-                if not self.running and queue:  # wants more threads than exist: run it alone
+                    free, free_gpus = free - plan.threads, free_gpus - plan.gpus
+                if not self.running and queue:  # wants more than exists: run it alone
                     self._submit(plan := queue.pop(0))
-                    free -= plan.threads
+                    free, free_gpus = free - plan.threads, free_gpus - plan.gpus
                 for event in self.executor.poll(0.2):
-                    free += self._handle(event, queue)
+                    done = self._handle(event, queue)
+                    if done is not None:
+                        free, free_gpus = free + done.threads, free_gpus + done.gpus
                 if time.monotonic() - last_heartbeat > HEARTBEAT_SECONDS:
                     self.store.heartbeat()
                     last_heartbeat = time.monotonic()
@@ -181,10 +184,10 @@ class _Loop:
         if self.display is not None:
             self.display.start(plan.hash, plan.name, plan.tokens, plan.flops)
 
-    def _handle(self, event: Any, queue: list[planning.RunPlan]) -> int:
-        """Apply one executor event; return the threads it freed."""
+    def _handle(self, event: Any, queue: list[planning.RunPlan]) -> planning.RunPlan | None:
+        """Apply one executor event; return the run whose threads and GPUs it freed, if any."""
         if isinstance(event, Started):
-            return 0
+            return None
         if isinstance(event, Progress):
             if event.hash in self.running:
                 now = time.monotonic()
@@ -197,10 +200,10 @@ class _Loop:
                 if self.display is not None:
                     self.display.progress(event.hash, event.tokens, event.loss,
                                           event.tokens_per_second, event.flops)
-            return 0
+            return None
         plan = self.running.pop(event.hash, None)
         if plan is None:
-            return 0
+            return None
         if isinstance(event, Finished):
             self.store.record_result(event.hash, event.record)
             status = event.record.status
@@ -218,7 +221,7 @@ class _Loop:
                 status, loss = "failed", None
         if self.display is not None:
             self.display.finish(event.hash, status, loss, plan.flops)
-        return plan.threads
+        return plan
 
 
 def _final_loss(measurements: Any) -> float | None:

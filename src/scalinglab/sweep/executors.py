@@ -84,6 +84,7 @@ class Executor(Protocol):
 
     capacity: int  # CPU threads it can run at once
     big_run_threads: int  # threads a big run gets
+    gpu_capacity: float  # GPUs it can use at once
 
     def submit(self, task: Task) -> None: ...
     def poll(self, timeout: float) -> list[Event]: ...
@@ -181,6 +182,17 @@ def _worker_main(inbox: Any, outbox: Any, stop_event: Any, runner: Runner,
             outbox.put(Failed(task.hash, traceback.format_exc()))
 
 
+def _local_gpus() -> float:
+    """1 if torch sees a CUDA device (GPU runs then train one at a time on it), else 0.
+
+    Runs use device `cuda`, the first visible GPU; for several GPUs use Ray, or one sweep per
+    GPU with `CUDA_VISIBLE_DEVICES` (see docs/sweeps.md).
+    """
+    import torch
+
+    return 1.0 if torch.cuda.is_available() else 0.0
+
+
 def _process_context(multiprocessing: Any) -> Any:
     """A fork server that has imported torch and the training engine once, so each worker
     starts in milliseconds instead of importing them again (seconds each, on every core).
@@ -212,6 +224,7 @@ class LocalExecutor:
 
         self.capacity = workers or os.cpu_count() or 1
         self.big_run_threads = self.capacity
+        self.gpu_capacity = _local_gpus()
         self._context = _process_context(multiprocessing)
         self._outbox = self._context.Queue()
         self._stop_event = self._context.Event()
@@ -298,6 +311,7 @@ class RayExecutor:
         self.capacity = int(resources.get("CPU", 1))
         node_cpus = [n["Resources"].get("CPU", 0) for n in ray.nodes() if n.get("Alive")]
         self.big_run_threads = int(max(node_cpus, default=self.capacity))
+        self.gpu_capacity = float(resources.get("GPU", 0.0))
         self._tasks = ray_tasks.Tasks(ray, runner)
         self._refs: dict[Any, str] = {}
 

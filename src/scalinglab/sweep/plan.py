@@ -24,6 +24,8 @@ from scalinglab.sweep.design import Design, RunSpec
 from scalinglab.sweep.executors import SMALL_RUN_PARAMS
 
 PROBE_SECONDS = 1.5
+# CPU threads of a GPU run: they only sample batches, so a node's GPUs, not its cores, bound it.
+GPU_RUN_THREADS = 2
 
 
 @dataclass(frozen=True)
@@ -63,7 +65,10 @@ def plan_sweep(design: Design, big_run_threads: int) -> list[RunPlan]:
         branch_steps = sum(end - start for start, end in engine.branches)
         tokens = float((engine.steps + branch_steps) * engine.batch_tokens)
         small = engine.shape.params_nonembedding < SMALL_RUN_PARAMS
-        threads = design.threads or (1 if small and design.device == "cpu" else big_run_threads)
+        if design.device == "cuda":
+            threads = design.threads or GPU_RUN_THREADS
+        else:
+            threads = design.threads or (1 if small else big_run_threads)
         plans.append(RunPlan(
             spec=spec, hash=run_hash, params_nonembedding=engine.shape.params_nonembedding,
             tokens=tokens, flops=engine.model_config.flops_per_token() * tokens,
@@ -76,10 +81,11 @@ def queue_order(plans: Iterable[RunPlan]) -> list[RunPlan]:
     return sorted(plans, key=lambda p: (-p.threads, -p.flops, p.name))
 
 
-def next_fitting(queue: list[RunPlan], free_threads: int) -> RunPlan | None:
-    """The head of the queue if it fits in the free threads (strict order: big runs never
-    starve behind small ones), else None."""
-    if queue and queue[0].threads <= free_threads:
+def next_fitting(queue: list[RunPlan], free_threads: int,
+                 free_gpus: float = 0.0) -> RunPlan | None:
+    """The head of the queue if it fits in the free threads and GPUs (strict order: big runs
+    never starve behind small ones), else None."""
+    if queue and queue[0].threads <= free_threads and queue[0].gpus <= free_gpus:
         return queue.pop(0)
     return None
 
@@ -169,23 +175,24 @@ def estimate_seconds(plan: RunPlan, throughput: dict[tuple, Throughput]) -> floa
     return probe.overhead_seconds + plan.flops / probe.flops_per_second(plan.params_nonembedding)
 
 
-def simulate_wall_seconds(plans: list[RunPlan], seconds: dict[str, float],
-                          capacity: int) -> float:
-    """Wall time of the queue on `capacity` threads, scheduled exactly as the driver does."""
+def simulate_wall_seconds(plans: list[RunPlan], seconds: dict[str, float], capacity: int,
+                          gpus: float = 0.0) -> float:
+    """Wall time of the queue on `capacity` threads and `gpus` GPUs, scheduled as the driver
+    does (a run that can never fit runs alone, as there)."""
     queue = queue_order(plans)
-    clock, free = 0.0, capacity
+    clock, free, free_gpus = 0.0, capacity, gpus
     running: list[tuple[float, RunPlan]] = []
     while queue or running:
-        while (plan := next_fitting(queue, free)) is not None:
+        while (plan := next_fitting(queue, free, free_gpus)) is not None:
             running.append((clock + seconds[plan.hash], plan))
-            free -= plan.threads
-        if not running:  # a run wants more threads than there are: it runs alone
+            free, free_gpus = free - plan.threads, free_gpus - plan.gpus
+        if not running:
             plan = queue.pop(0)
             running.append((clock + seconds[plan.hash], plan))
-            free -= plan.threads
+            free, free_gpus = free - plan.threads, free_gpus - plan.gpus
         running.sort(key=lambda item: item[0])
         clock, done = running.pop(0)
-        free += done.threads
+        free, free_gpus = free + done.threads, free_gpus + done.gpus
     return clock
 
 
