@@ -71,3 +71,12 @@ def test_gpu_runs_take_two_threads_and_one_gpu_each() -> None:
     seconds = {p.hash: 10.0 for p in plans}
     assert planning.simulate_wall_seconds(plans, seconds, capacity=16, gpus=1.0) == 20.0
     assert planning.simulate_wall_seconds(plans, seconds, capacity=16, gpus=2.0) == 10.0
+
+
+def test_isoflop_runs_of_a_budget_record_that_budget_in_exact_flops() -> None:
+    design = parse_design({"name": "i", "kind": "isoflop", "budgets": [1e11, 1e12], "sizes": 3})
+    plans = planning.plan_sweep(design, 2)
+    assert len(plans) == 6
+    for plan in plans:
+        assert plan.flops == pytest.approx(plan.spec.budget, rel=0.03)
+        assert 6 * plan.params_nonembedding * plan.tokens < plan.spec.budget  # exact, not 6ND

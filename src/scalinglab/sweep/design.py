@@ -6,7 +6,8 @@ A design is one of four kinds, each a classic way to measure a scaling law:
   A token ladder D, D/2, D/4, D/8 costs under 2D in all, so scanning D is cheap.
 - `isoflop`: for each compute budget C, model sizes spread geometrically around the expected
   optimum N_opt = sqrt(C / (6 r)) (r tokens per parameter, 20 by Chinchilla), tokens D = C / (6 N)
-  (Chinchilla's Approach 2; budgets are in Kaplan FLOPs 6 N D, as in that paper).
+  here; planning then sets D = C / (the exact FLOPs per token of the shape), so every run of a
+  budget records `flops` = C (Chinchilla's Approach 2).
 - `curves`: one long warmup-stable-decay run per size, learning curves kept, with cooldown
   branches ending at fractions of its budget, so each size also yields final losses at several D
   for little extra compute (the L(C) envelope of Kaplan / Chinchilla's Approach 1).
@@ -57,12 +58,12 @@ DESIGN_FIELDS = ("corpus", "family", "params", "tokens", "seed", "schedule", "co
 def geometric(low: float, high: float, count: int) -> list[float]:
     """`count` values from `low` to `high`, evenly spaced in log, to 3 significant digits."""
     if count == 1:
-        return [_round3(low)]
+        return [round3(low)]
     ratio = (high / low) ** (1.0 / (count - 1))
-    return [_round3(low * ratio**i) for i in range(count)]
+    return [round3(low * ratio**i) for i in range(count)]
 
 
-def _round3(value: float) -> float:
+def round3(value: float) -> float:
     """Three significant digits: run names and config hashes stay readable and stable."""
     return float(f"{value:.3g}")
 
@@ -166,7 +167,7 @@ class IsoflopDesign(_Common):
             for budget in self.budgets:
                 optimum = math.sqrt(budget / (6.0 * self.tokens_per_param))
                 for n in geometric(optimum / self.spread, optimum * self.spread, self.sizes):
-                    tokens = _round3(budget / (6.0 * n))
+                    tokens = round3(budget / (6.0 * n))
                     specs.append(RunSpec.make({
                         **self.base_config(family, seed), "params": n, "tokens": tokens,
                         "schedule": "cosine"}, budget=budget))
@@ -192,8 +193,8 @@ class CurvesDesign(_Common):
         for family, seed in self._crossed():
             for n in self.params:
                 total = self.tokens if self.tokens is not None else n * self.tokens_per_param
-                total = _round3(total)
-                branches = sorted({_round3(f * total) for f in self.cooldowns})
+                total = round3(total)
+                branches = sorted({round3(f * total) for f in self.cooldowns})
                 specs.append(RunSpec.make({
                     **self.base_config(family, seed), "params": n, "tokens": total,
                     "schedule": "wsd", "cooldown_tokens": branches}))
@@ -235,11 +236,12 @@ class RunSpec:
     name: str
     config: dict[str, Any] = field(hash=False)
     budget: float | None = None  # the isoflop budget this run belongs to, if any
+    varied: str | None = None  # the hyperparameter a scan varies, if any
 
     @classmethod
     def make(cls, config: dict[str, Any], budget: float | None = None,
              varied: str | None = None) -> RunSpec:
-        return cls(name=run_name(config, varied), config=config, budget=budget)
+        return cls(name=run_name(config, varied), config=config, budget=budget, varied=varied)
 
     @property
     def params(self) -> float:

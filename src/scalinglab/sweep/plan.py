@@ -2,7 +2,9 @@
 
 - FLOPs come from the training engine's own plan of each run (`train.plan_run`): the exact
   FLOPs per token of the shape the size ladder picks, times the tokens it will really train,
-  cooldown branches included. So a plan's FLOPs match what the runs record.
+  cooldown branches included. So a plan's FLOPs match what the runs record. An isoflop run's
+  tokens are set here from its budget and that exact count, so the runs of one budget share
+  one `flops` value in the measurements table (what IsoFLOP fitting groups by).
 - Threads: a run below `SMALL_RUN_PARAMS` non-embedding parameters gets one thread, so small runs
   pack side by side; a bigger one gets every thread of a machine (see `executors`).
 - Queue: big runs first (one at a time, all threads), then small runs in decreasing FLOPs, the
@@ -20,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from scalinglab.errors import ScalinglabError
-from scalinglab.sweep.design import Design, RunSpec
+from scalinglab.sweep.design import Design, RunSpec, round3
 from scalinglab.sweep.executors import SMALL_RUN_PARAMS
 
 PROBE_SECONDS = 1.5
@@ -56,6 +58,7 @@ def plan_sweep(design: Design, big_run_threads: int) -> list[RunPlan]:
     plans = []
     seen: set[str] = set()
     for spec in design.runs():
+        spec = _resolved(spec)
         config = RunConfig(**spec.config)
         run_hash = config.config_hash()
         if run_hash in seen:
@@ -74,6 +77,24 @@ def plan_sweep(design: Design, big_run_threads: int) -> list[RunPlan]:
             tokens=tokens, flops=engine.model_config.flops_per_token() * tokens,
             threads=min(threads, big_run_threads), gpus=1.0 if design.device == "cuda" else 0.0))
     return plans
+
+
+def _resolved(spec: RunSpec) -> RunSpec:
+    """The spec with `params` set to the exact size of the shape the ladder picks (so two
+    targets that land on one shape are one run) and an isoflop run's tokens set to hit its
+    budget in the FLOPs the run records."""
+    from scalinglab.train import RunConfig, plan_run
+
+    engine = plan_run(RunConfig(**spec.config))
+    exact = engine.shape.params_nonembedding
+    config = dict(spec.config)
+    if plan_run(RunConfig(**{**config, "params": exact})).shape == engine.shape:
+        config["params"] = float(exact)
+    if spec.budget is not None:
+        config["tokens"] = round3(spec.budget / engine.model_config.flops_per_token())
+    if config == spec.config:
+        return spec
+    return RunSpec.make(config, budget=spec.budget, varied=spec.varied)
 
 
 def queue_order(plans: Iterable[RunPlan]) -> list[RunPlan]:
