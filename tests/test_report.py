@@ -190,7 +190,7 @@ def test_report_command_on_published_chinchilla_runs(tmp_path):
 @pytest.mark.parametrize(("args", "message"), [
     (["--data", "x.csv", "--sweep", "s"], "exactly one of --sweep"),
     (["--data", "missing.csv"], "no such file"),
-    (["--sweep", "s", "--store", "missing.db"], "no such store"),
+    (["--sweep", "s", "--store", "missing.db"], "no such results store"),
 ])
 def test_report_command_errors_are_one_line(args, message, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)

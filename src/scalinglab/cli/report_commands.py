@@ -43,14 +43,14 @@ def report(
     import pandas as pd
 
     from scalinglab.errors import ScalinglabError
-    from scalinglab.measurements import parse_column_map, read_measurements, validate
+    from scalinglab.measurements import parse_column_map, read_measurements
     from scalinglab.report import build_report
 
     if (sweep is None) == (data is None):
         raise ScalinglabError("give exactly one of --sweep NAME or --data FILE")
     if n_bootstrap < 0:
         raise ScalinglabError(f"--bootstrap must be 0 or more resamples, got {n_bootstrap}")
-    position_losses = None
+    position_losses = accuracies = None
     if data is not None:
         table, notes = read_measurements(data, parse_column_map(column_map or []))
         for message in notes:
@@ -61,17 +61,15 @@ def report(
             position_losses = pd.read_csv(positions)
         source = data.name
     else:
-        from scalinglab.sweep.store import Store
+        from scalinglab.analyses.sources import load_sweeps
 
         if column_map or positions is not None:
             raise ScalinglabError("--map and --positions go with --data, not --sweep")
-        with Store(store, create=False) as opened:
-            table = opened.measurements(sweep)
-            position_losses = opened.position_losses(sweep)
-        if table.empty:
-            raise ScalinglabError(f"{store}: sweep {sweep!r} has no finished runs yet")
-        table = validate(table, source=f"{store}:{sweep}")
-        source = f"{store} sweep {sweep}"
+        # Positions and accuracies carry the design's run names; load_sweeps aligns them.
+        tables = load_sweeps(store, [sweep])
+        table, position_losses, accuracies = tables.measurements, tables.positions, \
+            tables.accuracies
+        source = tables.source
 
     if drop_highest_loss < 0 or drop_highest_loss >= len(table):
         raise ScalinglabError(
@@ -80,7 +78,8 @@ def report(
         table = table.drop(table["loss"].nlargest(drop_highest_loss).index).reset_index(drop=True)
         note(f"dropped the {drop_highest_loss} rows with the highest loss")
     summary = build_report(
-        table, out, position_losses=position_losses, title=title or f"Scaling-law report: {source}",
+        table, out, position_losses=position_losses, accuracies=accuracies,
+        title=title or f"Scaling-law report: {source}",
         source=source, n_resamples=n_bootstrap, seed=seed,
     )
     if as_json:
