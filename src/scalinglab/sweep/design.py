@@ -114,7 +114,7 @@ class _Common(BaseModel):
         """Every run of the design, on `corpus` or on each of `corpora`."""
         if not self.corpora:
             return self._runs()
-        return [RunSpec(f"{corpus}-{spec.name}", spec.config, spec.budget)
+        return [RunSpec.make(spec.config, spec.budget, spec.varied, prefix=f"{corpus}-")
                 for corpus in self.corpora
                 for spec in self.model_copy(update={"corpus": corpus, "corpora": []})._runs()]
 
@@ -237,11 +237,13 @@ class RunSpec:
     config: dict[str, Any] = field(hash=False)
     budget: float | None = None  # the isoflop budget this run belongs to, if any
     varied: str | None = None  # the hyperparameter a scan varies, if any
+    prefix: str = ""  # e.g. the corpus, when a design runs on several
 
     @classmethod
     def make(cls, config: dict[str, Any], budget: float | None = None,
-             varied: str | None = None) -> RunSpec:
-        return cls(name=run_name(config, varied), config=config, budget=budget, varied=varied)
+             varied: str | None = None, prefix: str = "") -> RunSpec:
+        return cls(name=prefix + run_name(config, varied), config=config, budget=budget,
+                   varied=varied, prefix=prefix)
 
     @property
     def params(self) -> float:

@@ -94,7 +94,7 @@ def _resolved(spec: RunSpec) -> RunSpec:
         config["tokens"] = round3(spec.budget / engine.model_config.flops_per_token())
     if config == spec.config:
         return spec
-    return RunSpec.make(config, budget=spec.budget, varied=spec.varied)
+    return RunSpec.make(config, budget=spec.budget, varied=spec.varied, prefix=spec.prefix)
 
 
 def queue_order(plans: Iterable[RunPlan]) -> list[RunPlan]:

@@ -385,18 +385,25 @@ class Store:
         return table
 
     def position_losses(self, sweep: str) -> pd.DataFrame:
+        """Loss by context position of a sweep's runs (`run` as in `measurements`)."""
         self._require_sweep(sweep)
         return pd.read_sql_query(
-            "SELECT r.name AS run, p.position, p.loss FROM position_losses p "
+            f"SELECT {_RUN_ID} AS run, p.position, p.loss FROM position_losses p "
             "JOIN runs r ON r.hash = p.run_hash JOIN sweep_runs sr ON sr.run_hash = r.hash "
             "WHERE sr.sweep = ? ORDER BY sr.position, p.position", self.db, params=(sweep,))
 
     def accuracies(self, sweep: str) -> pd.DataFrame:
+        """Accuracies of a sweep's runs (`run` as in `measurements`)."""
         self._require_sweep(sweep)
         return pd.read_sql_query(
-            "SELECT r.name AS run, a.name, a.value FROM accuracies a "
+            f"SELECT {_RUN_ID} AS run, a.name, a.value FROM accuracies a "
             "JOIN runs r ON r.hash = a.run_hash JOIN sweep_runs sr ON sr.run_hash = r.hash "
             "WHERE sr.sweep = ? ORDER BY sr.position, a.name", self.db, params=(sweep,))
+
+
+# A run's id as its measurement rows give it (the training engine's run name), else the store's.
+_RUN_ID = ("COALESCE((SELECT m.run FROM measurements m WHERE m.run_hash = r.hash AND m.row = 0), "
+           "r.name)")
 
 
 def _measurement_row(run_hash: str, index: int, row: dict[str, Any]) -> tuple[Any, ...]:
