@@ -48,7 +48,7 @@ def test_designs_cover_both_families_with_cooldown_branches():
     transformer, lstm = demo.demo_designs(demo.MODES["quick"])
     runs = transformer.runs()
     assert len(runs) == len(demo.MODES["quick"].transformer_sizes)
-    assert all(r.config["schedule"] == "wsd" and len(r.config["cooldown_tokens"]) == 3
+    assert all(r.config["schedule"] == "wsd" and len(r.config["cooldown_tokens"]) == 2
                for r in runs)
     # One batch for all: equal tokens mean equal optimizer steps across sizes.
     assert {r.config["batch_tokens"] for r in runs} == {demo.MODES["quick"].batch_tokens}
@@ -75,7 +75,8 @@ def test_backtest_prediction_recovers_the_true_loss_of_the_bigger_run():
     backtest = demo.predict_backtest(table, mode)
     assert backtest.flops == pytest.approx(mode.backtest_multiple * backtest.fit_max_flops)
     # The fit saw none of the held-out largest sizes.
-    assert backtest.fit["n_points"] == 4 * (len(mode.transformer_sizes) - mode.held_out_sizes)
+    fitted_sizes = len(mode.transformer_sizes) - mode.held_out_sizes
+    assert backtest.fit["n_points"] == (len(mode.cooldowns) + 1) * fitted_sizes
     truth = true_loss(backtest.params_nonembedding, backtest.tokens)
     assert backtest.predicted == pytest.approx(truth, rel=0.01)
     assert backtest.lo <= truth <= backtest.hi
