@@ -116,20 +116,21 @@ def run_sweep(
                 design.name, design.kind, design.model_dump(mode="json"),
                 [PlannedRun(p.hash, p.name, p.config, p.flops) for p in plans])
             resumed = store.reset_interrupted()
-            statuses = dict(zip(store.runs(design.name)["hash"],
-                                store.runs(design.name)["status"], strict=True))
+            registered = store.runs(design.name)
+            statuses = dict(zip(registered["hash"], registered["status"], strict=True))
             todo = [p for p in plans if statuses[p.hash] in ("pending", "failed")]
             note(f"sweep {design.name!r}: {len(plans)} runs, {len(plans) - len(todo)} finished, "
                  f"{len(todo)} to run ({new} new, {resumed} interrupted before)")
             loop = _Loop(store, engine, runs_dir, display)
             interrupted = loop.run(planning.queue_order(todo), plans)
+            failures = loop.failures
         finally:
             if engine is not None:
                 engine.shutdown()
             store.release_lease()
         counts = store.runs(design.name)["status"].value_counts().to_dict()
         return SweepOutcome(design.name, store_path, {k: int(v) for k, v in counts.items()},
-                            interrupted, loop.failures)
+                            interrupted, failures)
 
 
 class _Loop:
