@@ -153,14 +153,15 @@ def finished_rows(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def optimal_transformer(law: Any, flops: float, tokens_per_param: tuple[float, float],
+                        tokens_range: tuple[float, float] = (0.0, float("inf")),
                         n_ctx: int = N_CTX, vocab_size: int = VOCAB_SIZE) -> tuple[Any, float]:
     """The ladder's transformer and token count that minimise `law` at exactly `flops`.
 
     Compute is counted as the run will count it (weights, attention and output layer), so the
     run trained is the one predicted: for each shape on the ladder, D = flops / (FLOPs per
     token), and the predicted loss decides. Only shapes whose tokens per parameter lie inside
-    the fitted range are considered: the backtest extrapolates in compute, not into a corner of
-    (N, D) that no fitted run has seen.
+    the fitted range, and whose D lies in `tokens_range`, are considered: the backtest
+    extrapolates in compute, not into a corner of (N, D) that no fitted run has seen.
     """
     best: tuple[float, Any, float] | None = None
     shapes = {transformer_shape(float(n)) for n in np.geomspace(1e3, 1e9, 241)}
@@ -169,7 +170,8 @@ def optimal_transformer(law: Any, flops: float, tokens_per_param: tuple[float, f
         tokens = flops / per_token
         counts = transformer_params(shape.n_layer, shape.d_model, vocab_size, n_ctx)
         n = counts.nonembedding if law.inputs[0] == "params_nonembedding" else counts.total
-        if not tokens_per_param[0] <= tokens / n <= tokens_per_param[1]:
+        if not (tokens_per_param[0] <= tokens / n <= tokens_per_param[1]
+                and tokens_range[0] <= tokens <= tokens_range[1]):
             continue
         loss = float(law.predict({law.inputs[0]: [n], "tokens": [tokens]})[0])
         if best is None or loss < best[0]:
@@ -201,7 +203,11 @@ def predict_backtest(table: pd.DataFrame, mode: DemoMode, seed: int = 0) -> Back
     law.fit(train, source=f"backtest fit (runs of at most {threshold:.3g} FLOPs)")
     flops = mode.backtest_multiple * threshold
     ratios = train["tokens"] / train[BACKTEST_PARAMS_COLUMN]
-    shape, tokens = optimal_transformer(law, flops, (float(ratios.min()), float(ratios.max())))
+    # D may grow by at most the compute multiple beyond what the fit saw.
+    tokens_range = (float(train["tokens"].min()),
+                    mode.backtest_multiple * float(train["tokens"].max()))
+    shape, tokens = optimal_transformer(law, flops, (float(ratios.min()), float(ratios.max())),
+                                        tokens_range)
     n_exact = shape.params_nonembedding
     point = {BACKTEST_PARAMS_COLUMN: [float(n_exact)], "tokens": [tokens]}
     predicted = float(law.predict(point)[0])

@@ -131,11 +131,12 @@ class Law:
             )
 
     def params_from_theta(self, theta: np.ndarray) -> dict[str, float]:
-        """Optimiser vector -> natural parameters."""
-        return {
-            p: float(np.exp(t)) if p in self.log_params else float(t)
-            for p, t in zip(self.param_names, theta, strict=True)
-        }
+        """Optimiser vector -> natural parameters (a runaway resample may overflow to inf)."""
+        with np.errstate(over="ignore"):
+            return {
+                p: float(np.exp(t)) if p in self.log_params else float(t)
+                for p, t in zip(self.param_names, theta, strict=True)
+            }
 
     def bounds(self) -> list[tuple[float | None, float | None]]:
         return [self.exponent_bounds.get(p, (None, None)) for p in self.param_names]
