@@ -59,13 +59,13 @@ def test_optimal_transformer_spends_exactly_the_budget_and_minimises_the_law():
     law = laws.get_law("chinchilla", params_column="params_nonembedding")
     law.params_ = dict(TRUE)
     flops = 2e12
-    shape, tokens = demo.optimal_transformer(law, flops, (1.0, 100.0))
+    shape, tokens = demo.optimal_transformer(law, flops, (1e3, 1e7), (1e5, 1e9))
     per_token = transformer_flops_per_token(shape.n_layer, shape.d_model, 256, 128)
     assert tokens * per_token == pytest.approx(flops)
     chosen = true_loss(shape.params_nonembedding, tokens)
     for other in (transformer_shape(n) for n in np.geomspace(3e3, 3e6, 40)):
         d = flops / transformer_flops_per_token(other.n_layer, other.d_model, 256, 128)
-        if 1.0 <= d / other.params_nonembedding <= 100.0:
+        if 1e3 <= other.params_nonembedding <= 1e7 and 1e5 <= d <= 1e9:
             assert chosen <= true_loss(other.params_nonembedding, d) + 1e-12
 
 
@@ -82,3 +82,11 @@ def test_backtest_prediction_recovers_the_true_loss_of_the_bigger_run():
     assert backtest.lo <= truth <= backtest.hi
     backtest.measured = truth
     assert backtest.inside and backtest.are < 0.01
+    # The law was chosen on the fitted runs alone, and is the better of the candidates there.
+    scores = backtest.fit["selection_median_are"]
+    assert backtest.fit["law"] == min(scores, key=scores.get)
+    # Neither axis extrapolates further than multiple ** AXIS_EXTRAPOLATION.
+    reach = mode.backtest_multiple**demo.AXIS_EXTRAPOLATION
+    fitted = [n for n in mode.transformer_sizes][: -mode.held_out_sizes]
+    assert backtest.params_nonembedding <= reach * max(fitted)
+    assert backtest.tokens <= reach * mode.tokens

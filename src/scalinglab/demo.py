@@ -37,6 +37,10 @@ from scalinglab.models.ladder import transformer_shape
 # The backtest's law: Chinchilla's form on non-embedding parameters (Kaplan et al. 2020 found
 # embeddings blur the size trend of small models, and ours are small).
 BACKTEST_PARAMS_COLUMN = "params_nonembedding"
+# Laws the backtest may use, chosen on the fitted runs alone (`select_law`).
+CANDIDATE_LAWS = ("chinchilla", "kaplan-nd")
+# N and D of the backtest run may each exceed the fitted maxima by multiple ** this.
+AXIS_EXTRAPOLATION = 0.75
 # The byte-level corpora's default context, needed to count a candidate model's FLOPs.
 VOCAB_SIZE = 256
 N_CTX = 128
@@ -72,9 +76,9 @@ class DemoMode:
 MODES = {
     "quick": DemoMode("quick", (3120, 12384, 27792, 55536, 98624), 6e5, (0.5, 0.75),
                       (6720, 21312, 66560), 3e5, 512, 1, 4.0, 100),
-    "standard": DemoMode("standard", (3120, 12384, 27792, 55536, 98624, 154000), 4e6,
-                         (0.375, 0.5, 0.75), (6720, 21312, 66560, 125312), 2e6, 1024, 1, 4.0,
-                         400),
+    "standard": DemoMode("standard", (3120, 12384, 27792, 55536, 98624, 154000), 6e6,
+                         (0.25, 0.375, 0.5, 0.75), (6720, 21312, 66560, 125312), 2e6, 1024, 1,
+                         4.0, 400),
     "full": DemoMode("full", (3120, 12384, 27792, 55536, 98624, 154000, 230960, 332448,
                               452368), 2e7, (0.25, 0.375, 0.5, 0.75),
                      (6720, 21312, 66560, 125312, 224672), 1e7, 2048, 3, 10.0, 1000),
@@ -152,16 +156,15 @@ def finished_rows(table: pd.DataFrame) -> pd.DataFrame:
     return table[table["final"].astype(bool)].reset_index(drop=True)
 
 
-def optimal_transformer(law: Any, flops: float, tokens_per_param: tuple[float, float],
-                        tokens_range: tuple[float, float] = (0.0, float("inf")),
-                        n_ctx: int = N_CTX, vocab_size: int = VOCAB_SIZE) -> tuple[Any, float]:
+def optimal_transformer(law: Any, flops: float, params_range: tuple[float, float],
+                        tokens_range: tuple[float, float], n_ctx: int = N_CTX,
+                        vocab_size: int = VOCAB_SIZE) -> tuple[Any, float]:
     """The ladder's transformer and token count that minimise `law` at exactly `flops`.
 
     Compute is counted as the run will count it (weights, attention and output layer), so the
     run trained is the one predicted: for each shape on the ladder, D = flops / (FLOPs per
-    token), and the predicted loss decides. Only shapes whose tokens per parameter lie inside
-    the fitted range, and whose D lies in `tokens_range`, are considered: the backtest
-    extrapolates in compute, not into a corner of (N, D) that no fitted run has seen.
+    token), and the predicted loss decides among the shapes whose non-embedding N and whose D
+    lie in the given ranges.
     """
     best: tuple[float, Any, float] | None = None
     shapes = {transformer_shape(float(n)) for n in np.geomspace(1e3, 1e9, 241)}
@@ -169,45 +172,71 @@ def optimal_transformer(law: Any, flops: float, tokens_per_param: tuple[float, f
         per_token = transformer_flops_per_token(shape.n_layer, shape.d_model, vocab_size, n_ctx)
         tokens = flops / per_token
         counts = transformer_params(shape.n_layer, shape.d_model, vocab_size, n_ctx)
-        n = counts.nonembedding if law.inputs[0] == "params_nonembedding" else counts.total
-        if not (tokens_per_param[0] <= tokens / n <= tokens_per_param[1]
+        if not (params_range[0] <= counts.nonembedding <= params_range[1]
                 and tokens_range[0] <= tokens <= tokens_range[1]):
             continue
+        n = counts.nonembedding if law.inputs[0] == "params_nonembedding" else counts.total
         loss = float(law.predict({law.inputs[0]: [n], "tokens": [tokens]})[0])
         if best is None or loss < best[0]:
             best = (loss, shape, tokens)
     if best is None:
         raise ScalinglabError(
-            f"no ladder transformer spends {flops:.3g} FLOPs at {tokens_per_param[0]:.3g}-"
-            f"{tokens_per_param[1]:.3g} tokens per parameter"
+            f"no ladder transformer spends {flops:.3g} FLOPs with N in {params_range[0]:.3g}-"
+            f"{params_range[1]:.3g} and D in {tokens_range[0]:.3g}-{tokens_range[1]:.3g}"
         )
     return best[1], best[2]
+
+
+def select_law(train: pd.DataFrame) -> tuple[str, dict[str, float]]:
+    """The candidate law that best predicts the largest fitted size from the smaller ones.
+
+    Model selection on the fitted runs alone (nothing of the backtest run is seen): each
+    candidate is fitted without the largest size and scored by the median ARE on it.
+    """
+    largest = train[BACKTEST_PARAMS_COLUMN].max()
+    inner, check = train[train[BACKTEST_PARAMS_COLUMN] < largest], \
+        train[train[BACKTEST_PARAMS_COLUMN] == largest]
+    scores = {}
+    for name in CANDIDATE_LAWS:
+        law = laws.get_law(name, params_column=BACKTEST_PARAMS_COLUMN)
+        try:
+            law.fit(inner, source=f"{name} cross-check")
+        except ScalinglabError:
+            continue  # too few points for this law: not a candidate
+        error = np.abs(law.predict(check) - check["loss"].to_numpy()) / check["loss"].to_numpy()
+        scores[name] = float(np.median(error))
+    if not scores:
+        raise ScalinglabError("no candidate law could be fitted for the backtest")
+    return min(scores, key=scores.__getitem__), scores
 
 
 def predict_backtest(table: pd.DataFrame, mode: DemoMode, seed: int = 0) -> Backtest:
     """Fit L(N, D) on all but the largest sizes and predict the compute-optimal bigger run.
 
     Whole runs are held out (every branch of the largest `held_out_sizes` sizes), so the fit
-    sees nothing of the scale it predicts.
+    sees nothing of the scale it predicts. The law is chosen among `CANDIDATE_LAWS` by how well
+    it extrapolates within the fitted runs (`select_law`). The run is compute-optimal under it,
+    with N and D each at most `backtest_multiple ** AXIS_EXTRAPOLATION` beyond the fitted
+    maxima: at these scales a mis-specified law puts its "optimum" in a corner (all data, no
+    size), and a backtest that extrapolates one axis 4x tests that corner, not scaling.
     """
     done = finished_rows(table[table["family"] == "transformer"])
     sizes = np.sort(done[BACKTEST_PARAMS_COLUMN].unique())
-    if len(sizes) <= mode.held_out_sizes + 2:
+    if len(sizes) <= mode.held_out_sizes + 3:
         raise ScalinglabError(
-            f"the backtest needs more than {mode.held_out_sizes + 2} transformer sizes, "
+            f"the backtest needs more than {mode.held_out_sizes + 3} transformer sizes, "
             f"the sweep has {len(sizes)}"
         )
     train = done[done[BACKTEST_PARAMS_COLUMN] < sizes[-mode.held_out_sizes]]
     threshold = float(train["flops"].max())
-    law = laws.get_law("chinchilla", params_column=BACKTEST_PARAMS_COLUMN)
+    name, scores = select_law(train)
+    law = laws.get_law(name, params_column=BACKTEST_PARAMS_COLUMN)
     law.fit(train, source=f"backtest fit (runs of at most {threshold:.3g} FLOPs)")
     flops = mode.backtest_multiple * threshold
-    ratios = train["tokens"] / train[BACKTEST_PARAMS_COLUMN]
-    # D may grow by at most the compute multiple beyond what the fit saw.
-    tokens_range = (float(train["tokens"].min()),
-                    mode.backtest_multiple * float(train["tokens"].max()))
-    shape, tokens = optimal_transformer(law, flops, (float(ratios.min()), float(ratios.max())),
-                                        tokens_range)
+    reach = mode.backtest_multiple**AXIS_EXTRAPOLATION
+    n_max, d_max = float(train[BACKTEST_PARAMS_COLUMN].max()), float(train["tokens"].max())
+    shape, tokens = optimal_transformer(law, flops, (float(sizes[0]), reach * n_max),
+                                        (float(train["tokens"].min()), reach * d_max))
     n_exact = shape.params_nonembedding
     point = {BACKTEST_PARAMS_COLUMN: [float(n_exact)], "tokens": [tokens]}
     predicted = float(law.predict(point)[0])
@@ -218,7 +247,7 @@ def predict_backtest(table: pd.DataFrame, mode: DemoMode, seed: int = 0) -> Back
         predicted=predicted, lo=float(lo[0]), hi=float(hi[0]),
         shape={"n_layer": shape.n_layer, "d_model": shape.d_model, "n_head": shape.n_head},
         fit={**law.to_dict(), "intervals": {k: list(v) for k, v in boot.intervals().items()},
-             "n_points": len(train)},
+             "n_points": len(train), "selection_median_are": scores},
     )
 
 

@@ -1,0 +1,88 @@
+"""Record a finished demo's numbers in docs/benchmarks.md (the "demo" section).
+
+    time make demo                                      # writes demo/demo.json
+    .venv/bin/python benchmarks/demo_record.py demo/demo.json
+
+The numbers are the demo's own (its wall time, backtest, fitted exponents and the
+transformer/LSTM multiplier); this script only formats them, with the load average it sees.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+from pathlib import Path
+
+from benchmarks._record import record_section
+
+
+def _span(values: list[float] | None) -> str:
+    return f"[{values[0]:.4g}, {values[1]:.4g}]" if values else ""
+
+
+def render(data: dict, command: str) -> str:
+    bt = data["backtest"]
+    lines = [
+        f"## The demo (`{data['mode']}` mode)",
+        "",
+        f"Command: `{command}` ({platform.machine()}, {os.cpu_count()} logical cores). "
+        f"Wall time of `scalinglab demo` itself: **{data['seconds']:.0f} s** "
+        f"({data['seconds'] / 60:.1f} min), sweep, fits, backtest run and report included.",
+        "",
+        f"Runs: {', '.join(f'{n} {family}' for family, n in data['runs'].items())}; "
+        "non-embedding sizes "
+        + ", ".join(f"{f} {lo:.3g}-{hi:.3g}" for f, (lo, hi) in data["sizes"].items()) + ".",
+        "",
+        "**Backtest** (fit on all sizes but the largest, then train the compute-optimal model "
+        "for the stated multiple of the largest fitted run's compute):",
+        "",
+        "| fitted up to | backtest run | N (non-emb.) | D | predicted [95%] | measured | error |",
+        "|---:|---:|---:|---:|---|---:|---:|",
+        f"| {bt['fit_max_flops']:.3g} FLOPs | {bt['flops']:.3g} FLOPs "
+        f"({bt['compute_multiple']:.1f}x) | {bt['params_nonembedding']:.4g} | {bt['tokens']:.3g} "
+        f"| {bt['predicted']:.4f} {_span(bt['interval'])} | {bt['measured']:.4f} | "
+        f"{100 * bt['are']:.2f}% ({'inside' if bt['inside_interval'] else 'outside'} the "
+        "interval) |",
+        "",
+        f"Backtest law: L = E + A/N^alpha + B/D^beta on {bt['fit']['n_points']} final losses: "
+        + ", ".join(f"{k} = {v:.4g} {_span(bt['fit']['intervals'].get(k))}"
+                    for k, v in bt["fit"]["params"].items()) + ".",
+        "",
+        "**Fitted laws** (all runs, 95% bootstrap intervals over runs):",
+        "",
+        "| law | parameters |",
+        "|---|---|",
+    ]
+    for fit in data["fits"]:
+        spans = fit.get("intervals", {})
+        params = ", ".join(f"{k} = {v:.4g} {_span(spans.get(k))}" for k, v in fit["params"].items())
+        derived = ", ".join(f"{k} = {v:.4g} {_span(fit.get('derived_intervals', {}).get(k))}"
+                            for k, v in (fit.get("derived") or {}).items())
+        lines.append(f"| {fit['label']} ({fit['formula']}) | {params}"
+                     + (f"; {derived}" if derived else "") + " |")
+    lines += ["", "**Compute-optimal allocation**:", "", "| approach | N_opt ∝ C^a | D_opt ∝ C^b |",
+              "|---|---|---|"]
+    for name, allocation in data["allocations"].items():
+        spans = allocation.get("intervals", {})
+        lines.append(f"| {name} | {allocation['n_opt_exponent']:.3f} "
+                     f"{_span(spans.get('n_opt_exponent'))} | {allocation['d_opt_exponent']:.3f} "
+                     f"{_span(spans.get('d_opt_exponent'))} |")
+    lines += ["", f"**Transformer vs LSTM**: {data['transformer_vs_lstm']['summary']}."]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("demo_json", type=Path, help="demo.json written by `scalinglab demo`")
+    parser.add_argument("--command", default="time make demo", help="the command that ran it")
+    args = parser.parse_args()
+    data = json.loads(args.demo_json.read_text())
+    text = render(data, args.command)
+    print(text)
+    record_section("demo", text)
+
+
+if __name__ == "__main__":
+    main()
