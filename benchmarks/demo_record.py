@@ -16,6 +16,7 @@ import platform
 from pathlib import Path
 
 from benchmarks._record import record_section
+from scalinglab.analyses.fitted import FORMULAS
 
 
 def _span(values: list[float] | None) -> str:
@@ -46,7 +47,11 @@ def render(data: dict, command: str) -> str:
         f"{100 * bt['are']:.2f}% ({'inside' if bt['inside_interval'] else 'outside'} the "
         "interval) |",
         "",
-        f"Backtest law: L = E + A/N^alpha + B/D^beta on {bt['fit']['n_points']} final losses: "
+        f"Backtest law: `{bt['fit']['law']}` ({FORMULAS.get(bt['fit']['law'], '')}), chosen on "
+        "the fitted runs by how well each candidate predicted the largest fitted size from the "
+        "smaller ones (median ARE: "
+        + ", ".join(f"{k} {100 * v:.1f}%" for k, v in bt["fit"]["selection_median_are"].items())
+        + f"); fitted on {bt['fit']['n_points']} final losses: "
         + ", ".join(f"{k} = {v:.4g} {_span(bt['fit']['intervals'].get(k))}"
                     for k, v in bt["fit"]["params"].items()) + ".",
         "",

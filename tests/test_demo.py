@@ -1,6 +1,7 @@
 """The demo's pieces: sweep designs, exact-compute allocation, the backtest prediction."""
 
 import dataclasses
+import json
 
 import numpy as np
 import pandas as pd
@@ -90,3 +91,19 @@ def test_backtest_prediction_recovers_the_true_loss_of_the_bigger_run():
     fitted = [n for n in mode.transformer_sizes][: -mode.held_out_sizes]
     assert backtest.params_nonembedding <= reach * max(fitted)
     assert backtest.tokens <= reach * mode.tokens
+
+
+@pytest.mark.slow
+def test_quick_demo_runs_the_whole_loop(tmp_path):
+    out = tmp_path / "demo"
+    result = demo.run_demo(out, mode="quick")
+    data = json.loads((out / "demo.json").read_text())
+    assert data["runs"] == {"lstm": 3, "transformer": 5}
+    backtest = data["backtest"]
+    assert backtest["compute_multiple"] == pytest.approx(4.0)
+    assert backtest["measured"] > 0 and backtest["are"] == pytest.approx(
+        abs(backtest["predicted"] - backtest["measured"]) / backtest["measured"])
+    assert backtest["interval"][0] < backtest["interval"][1]
+    assert result.report.exists() and "<svg" in result.report.read_text()
+    assert {"learning_curves", "lnd_contours", "position_loss"} <= set(data["figures"])
+    assert data["transformer_vs_lstm"]["multipliers"]
