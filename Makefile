@@ -15,7 +15,7 @@ demo: $(BIN)/scalinglab
 	$(BIN)/scalinglab demo
 
 test: $(BIN)/scalinglab
-	command -v chromium >/dev/null || (apt-get install -y -qq chromium >/dev/null 2>&1 || true)
+	command -v chromium >/dev/null || ((apt-get update -qq && apt-get install -y -qq chromium) >/dev/null 2>&1 || true)
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/python -m pytest -q
 

@@ -83,6 +83,10 @@ def test_backtest_prediction_recovers_the_true_loss_of_the_bigger_run():
     assert backtest.lo <= truth <= backtest.hi
     backtest.measured = truth
     assert backtest.inside and backtest.are < 0.01
+    frame = demo.backtest_frame(backtest)
+    assert len(frame) == len(backtest.held_out) + 1  # the held-out sweep rows and the new run
+    assert frame.attrs["train_max"] == backtest.fit_max_flops
+    assert frame["are"].max() < 0.02
     # The law was chosen on the fitted runs alone, and is the better of the candidates there.
     scores = backtest.fit["selection_median_are"]
     assert backtest.fit["law"] == min(scores, key=scores.get)

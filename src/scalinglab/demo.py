@@ -100,6 +100,7 @@ class Backtest:
     run: str = ""
     shape: dict[str, int] = field(default_factory=dict)
     fit: dict[str, Any] = field(default_factory=dict)
+    held_out: pd.DataFrame | None = None  # the held-out sweep rows, predicted by the same fit
 
     @property
     def are(self) -> float | None:
@@ -126,6 +127,10 @@ class Backtest:
             "run": self.run,
             "shape": self.shape,
             "fit": self.fit,
+            "held_out_sweep_rows": None if self.held_out is None else len(self.held_out),
+            "held_out_median_are": None if self.held_out is None else float(np.median(
+                np.abs(self.held_out["predicted"] - self.held_out["loss"])
+                / self.held_out["loss"])),
         }
 
 
@@ -242,13 +247,37 @@ def predict_backtest(table: pd.DataFrame, mode: DemoMode, seed: int = 0) -> Back
     predicted = float(law.predict(point)[0])
     boot = laws.bootstrap(law, train, n_resamples=mode.n_resamples, seed=seed, n_jobs=2)
     lo, hi = boot.predict_interval(point)
+    held_out = done[done[BACKTEST_PARAMS_COLUMN] >= sizes[-mode.held_out_sizes]]
+    held_lo, held_hi = boot.predict_interval(held_out)
+    held_out = held_out.assign(predicted=law.predict(held_out), lo=held_lo, hi=held_hi)
     return Backtest(
         fit_max_flops=threshold, flops=flops, params_nonembedding=float(n_exact), tokens=tokens,
         predicted=predicted, lo=float(lo[0]), hi=float(hi[0]),
         shape={"n_layer": shape.n_layer, "d_model": shape.d_model, "n_head": shape.n_head},
         fit={**law.to_dict(), "intervals": {k: list(v) for k, v in boot.intervals().items()},
              "n_points": len(train), "selection_median_are": scores},
+        held_out=held_out,
     )
+
+
+def backtest_frame(backtest: Backtest) -> pd.DataFrame:
+    """The held-out sweep rows and the trained backtest run, as the report's backtest figure
+    reads them (`laws.backtest` columns and attrs, plus flops)."""
+    held = backtest.held_out if backtest.held_out is not None else pd.DataFrame()
+    rows = [{"run": r.run, "x": r.flops, "flops": r.flops, "params": r.params,
+             "tokens": r.tokens, "measured": r.loss, "predicted": r.predicted, "lo": r.lo,
+             "hi": r.hi} for r in held.itertuples()]
+    if backtest.measured is not None:
+        rows.append({"run": backtest.run, "x": backtest.flops, "flops": backtest.flops,
+                     "params": backtest.params_nonembedding, "tokens": backtest.tokens,
+                     "measured": backtest.measured, "predicted": backtest.predicted,
+                     "lo": backtest.lo, "hi": backtest.hi})
+    frame = pd.DataFrame(rows)
+    frame["are"] = (frame["predicted"] - frame["measured"]).abs() / frame["measured"]
+    frame.attrs.update({"median_are": float(frame["are"].median()), "x": "flops",
+                        "train_max": backtest.fit_max_flops, "n_train": backtest.fit["n_points"],
+                        "n_test": len(frame), "level": 0.95, "law": backtest.fit})
+    return frame
 
 
 def train_backtest(backtest: Backtest, runs_dir: Path, batch_tokens: int, seed: int = 0,
@@ -328,7 +357,7 @@ def run_demo(
 
     report_path = out / "report.html"
     report = build_report(table, report_path, position_losses=tables.positions,
-                          accuracies=tables.accuracies,
+                          accuracies=tables.accuracies, backtest=backtest_frame(backtest),
                           title=f"scalinglab demo ({mode})", source=f"{store_path}",
                           n_resamples=settings.n_resamples, seed=seed)
     comparison = compare(table, "transformer", "lstm", n_resamples=settings.n_resamples,

@@ -133,8 +133,11 @@ def fit_report(
     seed: int = 0,
     position_losses: pd.DataFrame | None = None,
     accuracies: pd.DataFrame | None = None,
+    backtest: pd.DataFrame | None = None,
 ) -> ReportFits:
     """Fit every law and analysis the report can show for `table` (a measurements table).
+
+    A given `backtest` frame is shown as is instead of the report's own backtest.
 
     `accuracies` (a store's run, name, value table) or an `accuracy` column in `table` adds
     the capabilities analysis (exact match against size, on arithmetic runs).
@@ -189,7 +192,9 @@ def fit_report(
             lambda t: laws.isoflop_fit(t, source="IsoFLOP"), done, n_resamples, seed))
 
     _fit_groups(fits, n_resamples, seed)
-    if "l_nd" in fits.laws:
+    if backtest is not None:
+        fits.backtest, fits.backtest_info = backtest, dict(backtest.attrs)
+    elif "l_nd" in fits.laws:
         _attempt(fits, "backtest", lambda: _backtest(fits, done, n_resamples, seed))
     else:
         fits.skipped["backtest"] = "no L(N, D) fit to backtest"

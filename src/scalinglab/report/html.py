@@ -65,12 +65,15 @@ def build_report(
     n_resamples: int = 200,
     seed: int = 0,
     accuracies: pd.DataFrame | None = None,
+    backtest: pd.DataFrame | None = None,
 ) -> ReportSummary:
     """Fit, draw and write the report for a measurements table; return what was written.
 
     `position_losses` (columns run, position, loss; optionally family, params_nonembedding)
     adds the loss-by-position figure; `accuracies` (run, name, value, as a store keeps them)
-    the capabilities figure. `n_resamples` bootstrap resamples give every interval.
+    the capabilities figure. `n_resamples` bootstrap resamples give every interval. A
+    `backtest` frame made elsewhere (e.g. the demo's, which trains a bigger run; the columns and
+    attrs of `laws.backtest`, plus flops) replaces the report's own held-out-runs backtest.
     """
     out_path = Path(out_path)
     if out_path.suffix.lower() not in (".html", ".htm"):
@@ -81,7 +84,7 @@ def build_report(
     files_dir.mkdir(exist_ok=True)
 
     fits = fit_report(table, n_resamples=n_resamples, seed=seed, position_losses=position_losses,
-                      accuracies=accuracies)
+                      accuracies=accuracies, backtest=backtest)
     drawn = figures.draw_all(fits)
     summary = ReportSummary(path=out_path, files_dir=files_dir)
     summary.fits = [f.to_dict() for f in fits.laws.values()]
