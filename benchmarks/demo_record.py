@@ -47,6 +47,10 @@ def render(data: dict, command: str) -> str:
         f"{100 * bt['are']:.2f}% ({'inside' if bt['inside_interval'] else 'outside'} the "
         "interval) |",
         "",
+        *([f"The same fit also predicts the {bt['held_out_sweep_rows']} held-out rows of the "
+           f"largest sweep size: median ARE {100 * bt['held_out_median_are']:.2f}%."]
+          if bt.get("held_out_sweep_rows") else []),
+        "",
         f"Backtest law: `{bt['fit']['law']}` ({FORMULAS.get(bt['fit']['law'], '')}), chosen on "
         "the fitted runs by how well each candidate predicted the largest fitted size from the "
         "smaller ones (median ARE: "
