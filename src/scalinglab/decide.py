@@ -153,22 +153,21 @@ def inference_optimal(law: Any, compute: float, inference_tokens: float) -> dict
     }
 
 
+def _decayed(amount: np.ndarray | float, base: float, r_star: float) -> np.ndarray:
+    """Muennighoff's decay: `base` counts fully, the excess over it saturates at r_star * base."""
+    amount = np.asarray(amount, dtype=float)
+    excess = np.maximum(amount / base - 1.0, 0.0)
+    return np.minimum(amount, base) + base * r_star * (1.0 - np.exp(-excess / r_star))
+
+
 def effective_data(tokens: np.ndarray | float, unique_tokens: float) -> np.ndarray:
     """Muennighoff's effective data: repeated epochs are worth less, saturating at R*_D repeats."""
-    tokens = np.asarray(tokens, dtype=float)
-    repeats = np.maximum(tokens / unique_tokens - 1.0, 0.0)
-    r_star = constants.MUENNIGHOFF_R_STAR_D
-    seen = np.minimum(tokens, unique_tokens)
-    return seen + unique_tokens * r_star * (1.0 - np.exp(-repeats / r_star))
+    return _decayed(tokens, unique_tokens, constants.MUENNIGHOFF_R_STAR_D)
 
 
 def effective_params(n_params: np.ndarray | float, base_params: float) -> np.ndarray:
     """Muennighoff's effective parameters: size beyond what the unique data supports decays."""
-    n_params = np.asarray(n_params, dtype=float)
-    excess = np.maximum(n_params / base_params - 1.0, 0.0)
-    r_star = constants.MUENNIGHOFF_R_STAR_N
-    used = np.minimum(n_params, base_params)
-    return used + base_params * r_star * (1.0 - np.exp(-excess / r_star))
+    return _decayed(n_params, base_params, constants.MUENNIGHOFF_R_STAR_N)
 
 
 def data_limited_optimal(law: Any, compute: float, unique_tokens: float) -> dict[str, float]:
