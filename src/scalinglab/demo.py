@@ -335,7 +335,10 @@ def run_demo(
     note = on_note or (lambda message: None)
     started = time.perf_counter()
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise ScalinglabError(f"{out}: cannot create the demo folder ({error.strerror})") from None
     store_path = out / "scalinglab.db"
 
     designs = demo_designs(settings)
