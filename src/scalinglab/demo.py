@@ -134,8 +134,8 @@ class Backtest:
         }
 
 
-def demo_designs(mode: DemoMode, corpus: str = "stdlib") -> list[Any]:
-    """The sweep designs of a demo: one `curves` design per family."""
+def demo_designs(mode: DemoMode, corpus: str = "stdlib", seed: int = 0) -> list[Any]:
+    """The sweep designs of a demo: one `curves` design per family, all runs with `seed`."""
     from scalinglab.sweep.design import parse_design
 
     designs = []
@@ -144,10 +144,11 @@ def demo_designs(mode: DemoMode, corpus: str = "stdlib") -> list[Any]:
         ("lstm", mode.lstm_sizes, mode.lstm_tokens, ()),
     ):
         designs.append(parse_design({
-            "name": f"demo-{mode.name}-{family}",
+            "name": f"demo-{mode.name}-{family}" + (f"-s{seed}" if seed else ""),
             "kind": "curves",
             "corpus": corpus,
             "families": [family],
+            "seeds": [seed],
             "params": list(sizes),
             "tokens": tokens,
             "cooldowns": list(cooldowns),
@@ -341,7 +342,7 @@ def run_demo(
         raise ScalinglabError(f"{out}: cannot create the demo folder ({error.strerror})") from None
     store_path = out / "scalinglab.db"
 
-    designs = demo_designs(settings)
+    designs = demo_designs(settings, seed=seed)
     for design in designs:
         note(f"sweep {design.name}: {len(design.runs())} runs")
         if display_factory is None:

@@ -62,6 +62,7 @@ def demo(
     full: bool = typer.Option(False, "--full", help="Bigger sweep, 10x backtest (about an hour)."),
     out: Path = typer.Option(Path("demo"), "--out", "-o", help="Folder for the store and report."),
     workers: int | None = typer.Option(None, "--workers", help="Worker processes."),
+    seed: int = typer.Option(0, "--seed", help="Seed of every run, the backtest and bootstrap."),
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Measure, fit, predict and show scaling laws on the embedded stdlib corpus, end to end."""
@@ -72,7 +73,8 @@ def demo(
         raise typer.BadParameter("choose at most one of --quick and --full")
     mode = "quick" if quick else "full" if full else "standard"
     display = None if as_json else (lambda name: SweepDisplay(err_console, name))
-    result = run_demo(out, mode=mode, workers=workers, display_factory=display, on_note=note)
+    result = run_demo(out, mode=mode, workers=workers, display_factory=display, on_note=note,
+                      seed=seed)
     if as_json:
         print_json(result.to_dict())
     else:
