@@ -79,3 +79,10 @@ def test_map_of_a_misspelled_column_suggests_the_closest(tmp_path):
         read_measurements(path, parse_column_map(["Model Sise=params", "Training FLOP=flops"]))
     with pytest.raises(ScalinglabError, match="SOURCE=COLUMN"):
         parse_column_map(["params"])
+
+
+def test_final_rows_ignores_missing_marks():
+    # A CSV round trip leaves NaN where a row was never marked; NaN is not "final".
+    table = pd.DataFrame({"run": ["a", "a"], "tokens": [1.0, 2.0], "loss": [3, 2],
+                          "final": [float("nan"), True]})
+    assert list(final_rows(table)["tokens"]) == [2.0]

@@ -32,6 +32,7 @@ from scalinglab import laws
 from scalinglab.accounting import transformer_flops_per_token, transformer_params
 from scalinglab.errors import ScalinglabError
 from scalinglab.jsonable import to_jsonable
+from scalinglab.measurements import final_rows
 from scalinglab.models.ladder import transformer_shape
 
 # The backtest's law: Chinchilla's form on non-embedding parameters (Kaplan et al. 2020 found
@@ -157,11 +158,6 @@ def demo_designs(mode: DemoMode, corpus: str = "stdlib", seed: int = 0) -> list[
     return designs
 
 
-def finished_rows(table: pd.DataFrame) -> pd.DataFrame:
-    """Rows at the end of a schedule (a run's end or a cooldown branch): the L(N, D) data."""
-    return table[table["final"].astype(bool)].reset_index(drop=True)
-
-
 def optimal_transformer(law: Any, flops: float, params_range: tuple[float, float],
                         tokens_range: tuple[float, float], n_ctx: int = N_CTX,
                         vocab_size: int = VOCAB_SIZE) -> tuple[Any, float]:
@@ -226,7 +222,7 @@ def predict_backtest(table: pd.DataFrame, mode: DemoMode, seed: int = 0) -> Back
     maxima: at these scales a mis-specified law puts its "optimum" in a corner (all data, no
     size), and a backtest that extrapolates one axis 4x tests that corner, not scaling.
     """
-    done = finished_rows(table[table["family"] == "transformer"])
+    done = final_rows(table[table["family"] == "transformer"])
     sizes = np.sort(done[BACKTEST_PARAMS_COLUMN].unique())
     if len(sizes) <= mode.held_out_sizes + 3:
         raise ScalinglabError(

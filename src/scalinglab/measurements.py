@@ -132,8 +132,10 @@ def validate(table: pd.DataFrame, source: str = "table") -> pd.DataFrame:
 
 def final_rows(table: pd.DataFrame) -> pd.DataFrame:
     """The last evaluation of each run (its `final` row where marked, else the most tokens)."""
-    if "final" in table.columns and table["final"].astype(bool).any():
-        return table[table["final"].astype(bool)].reset_index(drop=True)
+    if "final" in table.columns:
+        marked = table["final"].fillna(False).astype(bool)  # NaN would cast to True
+        if marked.any():
+            return table[marked].reset_index(drop=True)
     idx = table.groupby("run", sort=False)["tokens"].idxmax()
     return table.loc[idx].reset_index(drop=True)
 
