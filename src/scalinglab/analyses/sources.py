@@ -1,9 +1,7 @@
 """The tables an analysis reads, from a measurements file or from sweeps in a results store.
 
-A store names a run two ways: the sweep design's name (`runs.name`, which its loss-by-position
-and accuracy tables carry) and the training engine's name (the `run` column of its
-measurements). `load_sweeps` puts the measurements' name on every table, so a run's positions
-and accuracy find its family and size.
+The store gives every table the training engine's run id (the `run` column of measurements),
+so a run's positions and accuracy find its family and size.
 """
 
 from __future__ import annotations
@@ -30,12 +28,13 @@ class Tables:
     notes: list[str] = field(default_factory=list)  # what reading derived, for people
 
 
-def load_data(path: Path, positions: Path | None = None,
-              accuracies: Path | None = None) -> Tables:
-    """A measurements CSV/Parquet file, with optional position and accuracy CSVs."""
+def load_data(path: Path, positions: Path | None = None, accuracies: Path | None = None,
+              column_map: dict[str, str] | None = None) -> Tables:
+    """A measurements CSV/Parquet file (columns renamed by `column_map`), with optional
+    position and accuracy CSVs."""
     from scalinglab.measurements import read_measurements
 
-    table, notes = read_measurements(path)
+    table, notes = read_measurements(path, column_map)
     extra = {}
     for key, file in (("positions", positions), ("accuracies", accuracies)):
         if file is not None:
@@ -59,15 +58,10 @@ def load_sweeps(store_path: Path, sweeps: list[str]) -> Tables:
             table = store.measurements(sweep)
             if table.empty:
                 raise ScalinglabError(f"{store_path}: sweep {sweep!r} has no finished runs yet")
-            runs = store.runs(sweep)
-            by_hash = table.groupby("config_hash")["run"].first()
-            rename = {name: by_hash.get(h, name) for h, name in zip(runs["hash"], runs["name"],
-                                                                    strict=True)}
             measurements.append(table.assign(sweep=sweep))
-            for frame, out in ((store.position_losses(sweep), positions),
-                               (store.accuracies(sweep), accuracies)):
-                out.append(frame.assign(run=frame["run"].map(rename).fillna(frame["run"])))
-            markov.update(_markov_source(runs))
+            positions.append(store.position_losses(sweep))
+            accuracies.append(store.accuracies(sweep))
+            markov.update(_markov_source(store.runs(sweep)))
     table = validate(pd.concat(measurements, ignore_index=True),
                      source=f"{store_path}:{','.join(sweeps)}")
     return Tables(table, pd.concat(positions, ignore_index=True),

@@ -40,36 +40,24 @@ def report(
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Write one self-contained HTML report (figures, fits with intervals) plus PNG/SVG/JSON."""
-    import pandas as pd
-
+    from scalinglab.analyses.sources import load_data, load_sweeps
     from scalinglab.errors import ScalinglabError
-    from scalinglab.measurements import parse_column_map, read_measurements
+    from scalinglab.measurements import parse_column_map
     from scalinglab.report import build_report
 
     if (sweep is None) == (data is None):
         raise ScalinglabError("give exactly one of --sweep NAME or --data FILE")
     if n_bootstrap < 0:
         raise ScalinglabError(f"--bootstrap must be 0 or more resamples, got {n_bootstrap}")
-    position_losses = accuracies = None
     if data is not None:
-        table, notes = read_measurements(data, parse_column_map(column_map or []))
-        for message in notes:
+        tables = load_data(data, positions, column_map=parse_column_map(column_map or []))
+        for message in tables.notes:
             note(message)
-        if positions is not None:
-            if not positions.is_file():
-                raise ScalinglabError(f"{positions}: no such file")
-            position_losses = pd.read_csv(positions)
-        source = data.name
     else:
-        from scalinglab.analyses.sources import load_sweeps
-
         if column_map or positions is not None:
             raise ScalinglabError("--map and --positions go with --data, not --sweep")
-        # Positions and accuracies carry the design's run names; load_sweeps aligns them.
         tables = load_sweeps(store, [sweep])
-        table, position_losses, accuracies = tables.measurements, tables.positions, \
-            tables.accuracies
-        source = tables.source
+    table, source = tables.measurements, tables.source
 
     if drop_highest_loss < 0 or drop_highest_loss >= len(table):
         raise ScalinglabError(
@@ -78,7 +66,7 @@ def report(
         table = table.drop(table["loss"].nlargest(drop_highest_loss).index).reset_index(drop=True)
         note(f"dropped the {drop_highest_loss} rows with the highest loss")
     summary = build_report(
-        table, out, position_losses=position_losses, accuracies=accuracies,
+        table, out, position_losses=tables.positions, accuracies=tables.accuracies,
         title=title or f"Scaling-law report: {source}",
         source=source, n_resamples=n_bootstrap, seed=seed,
     )
