@@ -6,7 +6,13 @@ import pandas as pd
 import pytest
 
 from scalinglab.errors import ScalinglabError
-from scalinglab.measurements import final_rows, parse_column_map, read_measurements
+from scalinglab.measurements import (
+    drop_highest_loss,
+    final_rows,
+    finished_rows,
+    parse_column_map,
+    read_measurements,
+)
 
 
 def write(tmp_path: Path, text: str, name: str = "runs.csv") -> Path:
@@ -86,3 +92,32 @@ def test_final_rows_ignores_missing_marks():
     table = pd.DataFrame({"run": ["a", "a"], "tokens": [1.0, 2.0], "loss": [3, 2],
                           "final": [float("nan"), True]})
     assert list(final_rows(table)["tokens"]) == [2.0]
+
+
+def test_finished_rows_are_every_marked_row_cooldown_branches_included():
+    table = pd.DataFrame({"run": ["a"] * 4, "tokens": [1.0, 2.0, 3.0, 4.0], "loss": [4, 3, 2, 1],
+                          "final": [False, True, float("nan"), True]})
+    assert list(finished_rows(table)["tokens"]) == [2.0, 4.0]
+    assert list(final_rows(table)["tokens"]) == [2.0, 4.0]
+
+
+def test_finished_rows_without_marks():
+    curves = pd.DataFrame({"run": ["a", "a", "b"], "tokens": [1.0, 2.0, 5.0], "loss": [3, 2, 1]})
+    assert len(finished_rows(curves)) == 3  # no `final` column: the user vouches for every row
+    assert len(finished_rows(curves.assign(final=float("nan")))) == 3
+    assert finished_rows(curves.assign(final=False)).empty  # marked: none is finished
+    assert sorted(final_rows(curves.assign(final=False))["tokens"]) == [2.0, 5.0]
+
+
+def test_drop_highest_loss_drops_the_k_worst_rows():
+    table = pd.DataFrame({"loss": [3.0, 1.0, 5.0, 2.0]}, index=[7, 7, 8, 9])
+    assert list(drop_highest_loss(table, 2)["loss"]) == [1.0, 2.0]
+    assert list(drop_highest_loss(table, 0)["loss"]) == [3.0, 1.0, 5.0, 2.0]
+
+
+@pytest.mark.parametrize(("k", "expected"), [(-1, "must be 0 or more"), (4, "would drop all 4")])
+def test_drop_highest_loss_refuses_bad_counts(k, expected):
+    table = pd.DataFrame({"loss": [3.0, 1.0, 5.0, 2.0]})
+    with pytest.raises(ScalinglabError, match=expected) as error:
+        drop_highest_loss(table, k, source="runs.csv")
+    assert str(error.value).startswith("runs.csv: ") and "\n" not in str(error.value)

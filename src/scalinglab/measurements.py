@@ -130,14 +130,55 @@ def validate(table: pd.DataFrame, source: str = "table") -> pd.DataFrame:
     return table
 
 
+def is_finished(table: pd.DataFrame) -> pd.Series:
+    """Which rows are finished (annealed) models, as a boolean Series on `table`'s index.
+
+    A row is finished when marked `final`: the end of a run or of a cooldown branch.
+    Intermediate evaluations of a run still at high learning rate are not finished models and
+    would bias L(N, D) and the IsoFLOP minima upwards. A NaN mark (a CSV round trip) is not
+    final. Without a `final` column, or with one that marks no row either way (all NaN), every
+    row counts: a table of final losses, or curves the user vouches for. A column of explicit
+    False marks nothing as finished.
+    """
+    if "final" not in table.columns or table["final"].isna().all():
+        return pd.Series(True, index=table.index)
+    return table["final"].fillna(False).astype(bool)  # NaN would cast to True
+
+
+def finished_rows(table: pd.DataFrame) -> pd.DataFrame:
+    """The rows of finished (annealed) models, all of them (see `is_finished`)."""
+    return table[is_finished(table)].reset_index(drop=True)
+
+
 def final_rows(table: pd.DataFrame) -> pd.DataFrame:
-    """The last evaluation of each run (its `final` row where marked, else the most tokens)."""
-    if "final" in table.columns:
-        marked = table["final"].fillna(False).astype(bool)  # NaN would cast to True
-        if marked.any():
-            return table[marked].reset_index(drop=True)
+    """The finished rows where the table marks any (`finished_rows`); else each run's last.
+
+    Unlike `finished_rows`, unmarked learning curves are not taken whole: where no row is
+    marked final, the last evaluation (most tokens) of each run stands in for its finished
+    model. Where rows are marked, all of them are returned, cooldown branches included.
+    """
+    if "final" in table.columns and table["final"].fillna(False).astype(bool).any():
+        return finished_rows(table)
     idx = table.groupby("run", sort=False)["tokens"].idxmax()
     return table.loc[idx].reset_index(drop=True)
+
+
+def drop_highest_loss(table: pd.DataFrame, k: int, source: str = "table") -> pd.DataFrame:
+    """`table` without its `k` highest-loss rows (Epoch's Chinchilla refit drops 5 outliers).
+
+    Raises `ScalinglabError` unless 0 <= k < len(table): a negative count is a typo, and
+    dropping every row leaves nothing to fit.
+    """
+    if k < 0:
+        raise ScalinglabError(
+            f"{source}: the number of highest-loss rows to drop must be 0 or more, got {k}"
+        )
+    if k >= len(table):
+        raise ScalinglabError(
+            f"{source}: dropping the {k} highest-loss rows would drop all {len(table)} rows"
+        )
+    table = table.reset_index(drop=True)
+    return table.drop(index=table["loss"].nlargest(k).index).reset_index(drop=True)
 
 
 def _numeric_column(values: pd.Series, column: str, source: str) -> pd.Series:

@@ -45,6 +45,7 @@ from scalinglab import schedules
 from scalinglab.accounting import kaplan_flops
 from scalinglab.data import CORPORA, BatchSampler, Corpus, get_corpus
 from scalinglab.errors import ScalinglabError
+from scalinglab.measurements import finished_rows
 from scalinglab.models.ladder import Shape, lstm_shape, transformer_shape
 from scalinglab.models.lstm import LSTMConfig, LSTMLanguageModel
 from scalinglab.models.transformer import Transformer, TransformerConfig
@@ -503,6 +504,7 @@ def train_run(
             "flops_kaplan": kaplan_flops(counts.nonembedding, tokens),
             "phase": phase,
             "step": step,
+            "warmup_tokens": plan.warmup_steps * plan.batch_tokens,
             "corpus": cfg.corpus,
             "schedule": cfg.schedule,
             "n_layer": plan.shape.n_layer,
@@ -635,7 +637,9 @@ def train_run(
     measurements = pd.DataFrame(rows, columns=list(row(0, 0.0, False, "").keys()))
     # Cooldown branches are measured when they start; order rows by tokens for readers.
     measurements = measurements.sort_values("tokens", kind="stable").reset_index(drop=True)
-    final_rows = measurements[measurements["final"] & (measurements["step"] == plan.steps)]
+    # The run's own end, not a cooldown branch (those are finished models too, at smaller D).
+    run_end = finished_rows(measurements)
+    run_end = run_end[run_end["phase"] == "train"]
     info: dict[str, Any] = {"corpus": cfg.corpus, **plan.corpus.info}
     if plan.corpus.entropy_rate is not None:
         info["entropy_rate"] = plan.corpus.entropy_rate
@@ -650,7 +654,7 @@ def train_run(
         params_nonembedding=counts.nonembedding,
         flops_per_token=flops_per_token,
         tokens=plan.tokens,
-        final_loss=float(final_rows["loss"].iloc[-1]) if len(final_rows) else None,
+        final_loss=float(run_end["loss"].iloc[-1]) if len(run_end) else None,
         tokens_per_second=tokens_this_session / max(time.perf_counter() - started, 1e-9),
         seconds=seconds,
         corpus_fingerprint=plan.corpus.fingerprint,

@@ -140,21 +140,15 @@ def backtest(
 # --- Helpers -------------------------------------------------------------------------------
 def _read(data: Path, column_map: list[str] | None, drop_highest_loss: int) -> pd.DataFrame:
     """Read and validate the table, show what was derived, drop the K highest losses."""
-    from scalinglab.errors import ScalinglabError
+    from scalinglab import measurements
     from scalinglab.measurements import parse_column_map, read_measurements
 
     table, notes = read_measurements(data, parse_column_map(column_map or []))
     for message in notes:
         note(message)
-    if drop_highest_loss < 0:
-        raise ScalinglabError(f"--drop-highest-loss must be 0 or more, got {drop_highest_loss}")
+    table = measurements.drop_highest_loss(
+        table, drop_highest_loss, source=f"{data} (--drop-highest-loss)")
     if drop_highest_loss:
-        if drop_highest_loss >= len(table):
-            raise ScalinglabError(
-                f"{data}: --drop-highest-loss {drop_highest_loss} would drop all {len(table)} rows"
-            )
-        dropped = table["loss"].nlargest(drop_highest_loss).index
-        table = table.drop(index=dropped).reset_index(drop=True)
         note(f"dropped the {drop_highest_loss} highest-loss rows; {len(table)} rows remain")
     return table
 

@@ -40,6 +40,7 @@ def report(
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Write one self-contained HTML report (figures, fits with intervals) plus PNG/SVG/JSON."""
+    from scalinglab import measurements
     from scalinglab.analyses.sources import load_data, load_sweeps
     from scalinglab.errors import ScalinglabError
     from scalinglab.measurements import parse_column_map
@@ -59,11 +60,9 @@ def report(
         tables = load_sweeps(store, [sweep])
     table, source = tables.measurements, tables.source
 
-    if drop_highest_loss < 0 or drop_highest_loss >= len(table):
-        raise ScalinglabError(
-            f"--drop-highest-loss must be between 0 and {len(table) - 1}, got {drop_highest_loss}")
+    table = measurements.drop_highest_loss(
+        table, drop_highest_loss, source=f"{source} (--drop-highest-loss)")
     if drop_highest_loss:
-        table = table.drop(table["loss"].nlargest(drop_highest_loss).index).reset_index(drop=True)
         note(f"dropped the {drop_highest_loss} rows with the highest loss")
     summary = build_report(
         table, out, position_losses=tables.positions, accuracies=tables.accuracies,

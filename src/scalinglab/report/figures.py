@@ -26,12 +26,12 @@ from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
 from scalinglab.decide import chinchilla_allocation
 from scalinglab.laws.approaches import DEFAULT_PER_DECADE
+from scalinglab.measurements import finished_rows
 from scalinglab.report.fits import (
     Allocation,
     EnvelopeFit,
     FittedLaw,
     ReportFits,
-    completed_rows,
     fmt,
     is_learning_curves,
 )
@@ -214,7 +214,7 @@ def _one_variable(fits: ReportFits, key: str, name: str, title: str, x: str, xla
     fitted = fits.laws.get(key)
     if fitted is None:
         return skip(name, title, _reason(fits, key, "not fitted"))
-    done = completed_rows(fits.table)
+    done = finished_rows(fits.table)
     with paper_style():
         figure, (ax,) = _figure()
         norm = _log_norm(done[color_by])
@@ -239,7 +239,7 @@ def isoflop_profiles(fits: ReportFits) -> FigureResult:
     if fits.isoflop is None:
         return skip(name, title, _reason(fits, "isoflop", "no IsoFLOP fit"))
     allocation: Allocation = fits.isoflop
-    done = completed_rows(fits.table)
+    done = finished_rows(fits.table)
     budget = np.round(np.log10(done["flops"]) * DEFAULT_PER_DECADE) / DEFAULT_PER_DECADE
     minima = allocation.fit.points
     with paper_style():
@@ -467,7 +467,7 @@ def backtest(fits: ReportFits) -> FigureResult:
         return skip(name, title, _reason(fits, "backtest", "no backtest"))
     info = fits.backtest_info
     threshold = float(info["train_max"])
-    done = completed_rows(fits.table)
+    done = finished_rows(fits.table)
     run_flops = done.groupby("run")["flops"].transform("max")
     train = done[run_flops <= threshold]
     inside = (frame["measured"] >= frame["lo"]) & (frame["measured"] <= frame["hi"])

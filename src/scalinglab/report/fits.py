@@ -29,6 +29,7 @@ from scalinglab.analyses.fitted import FIT_ERRORS, FittedLaw, display_name, fit_
 from scalinglab.analyses.modalities import EntropyCheck, entropy_check
 from scalinglab.analyses.positions import ContextGain, fit_positions, position_table
 from scalinglab.errors import ScalinglabError
+from scalinglab.measurements import finished_rows
 
 # The analyses live in `scalinglab.analyses`; the report's figures import them from here too.
 __all__ = ["FIT_ERRORS", "Allocation", "Capabilities", "Comparison", "ContextGain",
@@ -113,20 +114,6 @@ def _attempt(fits: ReportFits, key: str, make: Callable[[], Any]) -> Any:
         return None
 
 
-def completed_rows(table: pd.DataFrame) -> pd.DataFrame:
-    """Rows of finished models: those marked `final` (end of a run or of a cooldown branch).
-
-    Without a `final` column every row counts (a user's table of final losses, or curves the
-    user vouches for). Intermediate evaluations of a run still at high learning rate are not
-    finished models and would bias L(N, D) and the IsoFLOP minima upwards.
-    """
-    if "final" in table.columns:
-        marked = table["final"].fillna(False).astype(bool)
-        if marked.any():
-            return table[marked].reset_index(drop=True)
-    return table
-
-
 def fit_report(
     table: pd.DataFrame,
     n_resamples: int = 200,
@@ -145,7 +132,7 @@ def fit_report(
     full = table
     table, group = main_group(full)
     fits = ReportFits(table=table, full=full, group=group)
-    done = completed_rows(table)
+    done = finished_rows(table)
     n_column = "params_nonembedding"
 
     # L(N) and L(D): saturating power laws through the lowest loss at each size / token count.

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from scalinglab.errors import ScalinglabError
+from scalinglab.measurements import final_rows
 from scalinglab.sweep import plan as planning
 from scalinglab.sweep.design import Design
 from scalinglab.sweep.executors import (
@@ -226,6 +227,8 @@ class _Loop:
 
 
 def _final_loss(measurements: Any) -> float | None:
+    """The loss a finished run shows: its last evaluation (`final_rows`, most tokens)."""
     if measurements is None or not len(measurements):
         return None
-    return float(measurements["loss"].iloc[-1])
+    ends = final_rows(measurements)
+    return float(ends.loc[ends["tokens"].idxmax(), "loss"])
