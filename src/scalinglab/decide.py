@@ -1,8 +1,13 @@
 """Decisions from a fitted law: how big a model, on how much data, for a compute budget.
 
-- `compute_optimal`: minimise loss at training compute C = 6 N D. Closed form for Chinchilla's
-  E + A/N^alpha + B/D^beta (Hoffmann et al. 2022, Eq. 4); Kaplan's published allocation rule
-  for the named `kaplan` law; a bounded 1-D search over log N for any other two-variable law.
+Every decision counts compute in the law's own convention (`conventions`): C = 6 N D for
+published laws and laws fitted that way, and the exact FLOPs per token of the model family's
+shapes for laws fitted on the lab's runs with exact FLOPs (`law.accounting`). A plan spends
+exactly the budget it was given, in that convention.
+
+- `compute_optimal`: minimise loss at training compute C. Closed form for Chinchilla's
+  E + A/N^alpha + B/D^beta when C = 6 N D (Hoffmann et al. 2022, Eq. 4); Kaplan's published
+  allocation rule for the named `kaplan` law; a bounded 1-D search over log N otherwise.
 - `inference_optimal`: the same loss for the least training plus inference compute,
   6 N D + 2 N T_inference (Sardana et al. 2023, "Beyond Chinchilla-Optimal").
 - `data_limited_optimal`: the best loss when only U unique tokens exist, with repeated data and
@@ -22,6 +27,7 @@ import numpy as np
 from scipy.optimize import brentq, minimize_scalar
 
 from scalinglab import constants
+from scalinglab.conventions import TokenCost
 from scalinglab.errors import ScalinglabError
 
 # Search range for model sizes in the numeric optimisers: 1e2 to 1e16 parameters.
@@ -77,28 +83,72 @@ def _minimise_over_log_n(objective: Callable[[float], float]) -> float:
     return float(result.x)
 
 
-def compute_optimal(law: Any, compute: float) -> dict[str, float]:
-    """Compute-optimal `n_params`, `tokens`, `tokens_per_param` and predicted `loss`."""
-    if not compute > 0:
+def token_cost(law: Any) -> TokenCost:
+    """FLOPs per token as a function of the law's N, in the convention it was fitted in."""
+    accounting = getattr(law, "accounting", None)
+    if not accounting:
+        return TokenCost(exact=False)
+    fields = ("exact", "params_column", "family", "vocab_size", "n_ctx")
+    return TokenCost(**{k: accounting[k] for k in fields if k in accounting})
+
+
+def compute_optimal(law: Any, compute: float, cost: TokenCost | None = None) -> dict[str, Any]:
+    """Compute-optimal `n_params`, `tokens`, `tokens_per_param` and predicted `loss`.
+
+    `cost` (default: the law's own convention, `token_cost`) turns N into FLOPs per token, so
+    `flops_per_token * tokens` equals `compute`. With exact accounting the answer also names the
+    ladder `shape` a run would train, with its own N and tokens spending the same budget.
+    """
+    if not (compute > 0 and np.isfinite(compute)):
         raise ScalinglabError(f"--compute must be a positive number of FLOPs, got {compute}")
-    if law.name == "chinchilla":
+    cost = token_cost(law) if cost is None else cost
+    if law.name == "chinchilla" and not cost.exact:
         n_opt, d_opt = chinchilla_allocation(law.params_, compute)
-    elif getattr(law, "published_name", None) == "kaplan":
+    elif getattr(law, "published_name", None) == "kaplan" and not cost.exact:
         n_opt, d_opt = kaplan_allocation(compute)
     else:
         def loss_at(log_n: float) -> float:
             n = 10.0**log_n
-            return float(predict_loss(law, n, compute / (6.0 * n))[0])
+            if not cost.covers(n):
+                return np.inf
+            return float(predict_loss(law, n, compute / cost.flops_per_token(n))[0])
 
         n_opt = 10.0 ** _minimise_over_log_n(loss_at)
-        d_opt = compute / (6.0 * n_opt)
-    return {
+        d_opt = compute / float(cost.flops_per_token(n_opt))
+    per_token = float(cost.flops_per_token(n_opt))
+    result: dict[str, Any] = {
         "compute": compute,
         "n_params": n_opt,
         "tokens": d_opt,
         "tokens_per_param": d_opt / n_opt,
         "loss": float(predict_loss(law, n_opt, d_opt)[0]),
+        "flops_per_token": per_token,
+        "flops": per_token * d_opt,
     }
+    if cost.exact:
+        shape, n_shape, per_token_shape = cost.nearest_shape(n_opt)
+        tokens = compute / per_token_shape
+        result["shape"] = {
+            "family": cost.family, "n_layer": shape.n_layer, "d_model": shape.d_model,
+            "n_head": shape.n_head, "n_params": n_shape, "tokens": tokens,
+            "flops": per_token_shape * tokens,
+            "loss": float(predict_loss(law, n_shape, tokens)[0]),
+        }
+    return result
+
+
+def allocation_exponent(law: Any, compute: float, cost: TokenCost | None = None,
+                        half_width_decades: float = 0.5) -> float:
+    """The local exponent a of N_opt ~ C^a at `compute`, in the law's convention.
+
+    Numeric (N_opt at compute x 10^(+-half width)) because a = beta / (alpha + beta) holds only
+    where FLOPs per token are proportional to N; with exact accounting of small models they are
+    not, and the exponent changes with scale.
+    """
+    step = 10.0**half_width_decades
+    low = compute_optimal(law, compute / step, cost)["n_params"]
+    high = compute_optimal(law, compute * step, cost)["n_params"]
+    return float(np.log(high / low) / np.log(step * step))
 
 
 def tokens_for_loss(law: Any, n_params: float, target_loss: float) -> float:
@@ -122,24 +172,31 @@ def tokens_for_loss(law: Any, n_params: float, target_loss: float) -> float:
 def inference_optimal(law: Any, compute: float, inference_tokens: float) -> dict[str, float]:
     """Smallest training + inference FLOPs reaching the compute-optimal loss at `compute`.
 
-    Training costs 6 N D and serving `inference_tokens` costs 2 N per token, so a smaller model
+    Training costs (FLOPs per token) x D and serving `inference_tokens` costs a third of that
+    per token (the forward pass: 2 N of 6 N), in the law's convention, so a smaller model
     trained longer wins once inference dominates (Sardana et al. 2023).
     """
-    if inference_tokens < 0:
+    if not inference_tokens >= 0:
         raise ScalinglabError(f"--inference-tokens must be non-negative, got {inference_tokens}")
-    reference = compute_optimal(law, compute)
+    cost = token_cost(law)
+    reference = compute_optimal(law, compute, cost)
     target = reference["loss"]
+
+    def spend(n: float, d: float) -> tuple[float, float]:
+        per_token = float(cost.flops_per_token(n))
+        return per_token * d, per_token / 3.0 * inference_tokens
 
     def total_flops(log_n: float) -> float:
         n = 10.0**log_n
+        if not cost.covers(n):
+            return np.inf
         d = tokens_for_loss(law, n, target)
-        return float(np.log(6.0 * n * d + 2.0 * n * inference_tokens)) if np.isfinite(d) else np.inf
+        return float(np.log(sum(spend(n, d)))) if np.isfinite(d) else np.inf
 
     n_opt = 10.0 ** _minimise_over_log_n(total_flops)
     d_opt = tokens_for_loss(law, n_opt, target)
-    training = 6.0 * n_opt * d_opt
-    inference = 2.0 * n_opt * inference_tokens
-    reference_total = compute + 2.0 * reference["n_params"] * inference_tokens
+    training, inference = spend(n_opt, d_opt)
+    reference_total = compute + spend(reference["n_params"], 0.0)[1]
     return {
         "n_params": n_opt,
         "tokens": d_opt,
@@ -185,15 +242,19 @@ def data_limited_optimal(law: Any, compute: float, unique_tokens: float) -> dict
     base_compute = 10.0 ** brentq(d_opt_gap, 0.0, 40.0, xtol=1e-9)
     base_params = compute_optimal(law, base_compute)["n_params"]
 
+    cost = token_cost(law)
+
     def loss_at(log_n: float) -> float:
         n = 10.0**log_n
-        d = compute / (6.0 * n)
+        if not cost.covers(n):
+            return np.inf
+        d = compute / float(cost.flops_per_token(n))
         return float(
             predict_loss(law, effective_params(n, base_params), effective_data(d, unique_tokens))[0]
         )
 
     n_opt = 10.0 ** _minimise_over_log_n(loss_at)
-    d_opt = compute / (6.0 * n_opt)
+    d_opt = compute / float(cost.flops_per_token(n_opt))
     unconstrained = compute_optimal(law, compute)
     return {
         "n_params": n_opt,
@@ -217,13 +278,16 @@ def with_intervals(
     if not samples:
         return result
     values: dict[str, list[float]] = {key: [] for key, v in result.items() if isinstance(v, float)}
+    failed = 0
     for sample in samples:
-        resampled = copy.copy(law)
+        resampled = law.clone() if hasattr(law, "clone") else copy.copy(law)
+        resampled.published_name = getattr(law, "published_name", None)
         resampled.params_ = dict(sample)
         try:
             answer = decide(resampled)
         except (ScalinglabError, ValueError, ArithmeticError):
-            continue  # a resample without a finite optimum adds no information here
+            failed += 1  # a resample without a finite optimum: counted, not hidden
+            continue
         for key in values:
             values[key].append(answer[key])
     tail = 100.0 * (1.0 - level) / 2.0
@@ -232,6 +296,8 @@ def with_intervals(
         for key, v in values.items()
         if v
     }
+    result["n_resamples"] = len(samples)
+    result["n_failed_resamples"] = failed
     return result
 
 

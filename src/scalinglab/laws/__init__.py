@@ -10,7 +10,8 @@
 from scalinglab.laws.approaches import AllocationFit, envelope_fit, isoflop_fit
 from scalinglab.laws.backtest import backtest
 from scalinglab.laws.base import Law
-from scalinglab.laws.fitting import HUBER_DELTA, FitResult
+from scalinglab.laws.fitting import HUBER_DELTA
+from scalinglab.laws.result import FitResult
 from scalinglab.laws.forms import (
     BrokenPowerLaw,
     ChinchillaLaw,

@@ -19,7 +19,8 @@ import numpy as np
 import pandas as pd
 
 from scalinglab.errors import ScalinglabError
-from scalinglab.laws.fitting import FitResult
+from scalinglab.laws.fitting import multistart
+from scalinglab.laws.result import FitResult
 
 # log L at each row and its Jacobian with respect to theta, shapes (n,) and (p, n).
 ValueAndJacobian = tuple[np.ndarray, np.ndarray]
@@ -27,6 +28,11 @@ ValueAndJacobian = tuple[np.ndarray, np.ndarray]
 INPUT_COLUMNS = ("params", "params_nonembedding", "tokens", "flops")
 # Local optimisations run from the best screened starts in a full fit (after screening them all).
 DEFAULT_N_LOCAL = 24
+# E below this fraction of the lowest measured loss is "at the floor": the fit found no
+# irreducible loss in the data (the optimiser pushed E towards zero), so E is not identified.
+E_FLOOR_FRACTION = 1e-3
+# Fewer points than this per fitted parameter leave too few degrees of freedom to trust a fit.
+MIN_POINTS_PER_PARAM = 2
 
 
 class Law:
@@ -45,6 +51,9 @@ class Law:
         # Set by `published_law`: which published law this is, and where its values come from.
         self.published_name: str | None = None
         self.source: str | None = None
+        # How the data this law was fitted on counted N and C (`conventions.TokenCost` fields
+        # plus the convention's name); decisions plan in it. None: C = 6 N D.
+        self.accounting: dict[str, Any] | None = None
 
     # --- What the law reads and how it is configured -------------------------------------
     @property
@@ -62,8 +71,10 @@ class Law:
         return len(self.param_names)
 
     def clone(self) -> Law:
-        """An unfitted law with the same options."""
-        return type(self)(**self.options)
+        """An unfitted law with the same options and accounting."""
+        law = type(self)(**self.options)
+        law.accounting = None if self.accounting is None else dict(self.accounting)
+        return law
 
     def __repr__(self) -> str:
         options = ", ".join(f"{k}={v!r}" for k, v in self.options.items())
@@ -72,8 +83,6 @@ class Law:
     # --- The verbs -----------------------------------------------------------------------
     def fit(self, table: pd.DataFrame, source: str = "table") -> Law:
         """Fit to every row of `table` (a measurements table) and return self."""
-        from scalinglab.laws.fitting import multistart
-
         log_x = self.log_inputs(table, source)
         log_y = np.log(positive_column(table, "loss", source))
         if log_y.size < self.n_params:
@@ -86,7 +95,28 @@ class Law:
         )
         self.params_ = self.params_from_theta(theta)
         self.result_ = result
+        self.result_ = result.with_warnings(self.fit_warnings(np.exp(log_y)))
         return self
+
+    def fit_warnings(self, loss: np.ndarray) -> list[str]:
+        """What makes fitted parameters untrustworthy even when the optimiser converged."""
+        warnings = []
+        for name, (lo, hi) in zip(self.param_names, self.bounds(), strict=True):
+            value = self.params_[name]
+            for bound in (lo, hi):
+                if bound is not None and abs(value - bound) <= 1e-6 * max(1.0, abs(bound)):
+                    warnings.append(f"{name} = {value:.4g} sits at its bound {bound:g}: "
+                                    "the data do not determine it")
+        if "E" in self.params_ and self.params_["E"] < E_FLOOR_FRACTION * float(np.min(loss)):
+            warnings.append(f"E = {self.params_['E']:.3g} is at the floor (below "
+                            f"{E_FLOOR_FRACTION:g} of the lowest loss): the data show no "
+                            "irreducible loss, so E is not identified")
+        if loss.size < MIN_POINTS_PER_PARAM * self.n_params:
+            warnings.append(f"only {loss.size} points for {self.n_params} parameters")
+        result = self.result_
+        if result is not None and result.n_starts > 1 and result.n_starts_at_best == 1:
+            warnings.append(f"only 1 of {result.n_starts} starts reached the best objective")
+        return warnings
 
     def predict(self, data: pd.DataFrame | Mapping[str, Any]) -> np.ndarray:
         """Predicted loss (nats per token) for each row of `data` (needs the `inputs` columns)."""
@@ -112,7 +142,9 @@ class Law:
             "n_starts": result.get("n_starts"),
             "n_starts_at_best": result.get("n_starts_at_best"),
             "message": result.get("message"),
+            "warnings": result.get("warnings", []),
             "options": self.options,
+            **({"accounting": dict(self.accounting)} if self.accounting else {}),
             **({"published": self.published_name, "source": self.source}
                if self.published_name else {}),
         }

@@ -15,15 +15,34 @@ module knows nothing about any particular law.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 from scipy.optimize import minimize
 from threadpoolctl import threadpool_limits
 
-if TYPE_CHECKING:
-    from scalinglab.laws.base import Law
+from scalinglab.laws.result import FitResult
+
+
+
+class Law(Protocol):
+    """What the machine needs of a law (`scalinglab.laws.base.Law` provides it): the form in
+    log space, its Jacobian, bounds and re-centring. Written as a protocol so this module and
+    the law contract do not import each other."""
+
+    name: str
+    n_params: int
+
+    def log_predict(self, theta: np.ndarray, log_x: np.ndarray) -> np.ndarray: ...
+
+    def log_predict_jac(
+        self, theta: np.ndarray, log_x: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]: ...
+
+    def bounds(self) -> list[tuple[float | None, float | None]]: ...
+
+    def recentre(self, theta: np.ndarray, shift: np.ndarray) -> np.ndarray: ...
 
 HUBER_DELTA = 1e-3
 # Two local runs found "the same" optimum when their objectives agree to this relative tolerance.
@@ -33,29 +52,6 @@ SAME_OPTIMUM_RTOL = 1e-6
 LBFGSB_OPTIONS = {"ftol": 1e-15, "gtol": 1e-11, "maxiter": 20_000, "maxls": 60}
 # Candidates are screened in blocks of this many rows to bound memory (block x n_points floats).
 SCREEN_BLOCK = 1024
-
-
-@dataclass(frozen=True)
-class FitResult:
-    """What the optimiser did, in the spirit of SciPy's OptimizeResult: it never pretends.
-
-    `converged`: the best local run met its tolerances (L-BFGS-B reported success).
-    `objective`: the summed Huber loss at the best parameters.
-    `n_starts`: local optimisations run; `n_starts_at_best`: how many of them ended within
-    `SAME_OPTIMUM_RTOL` of the best objective (1 means only one basin-hopper found it).
-    `n_screened`: starting points whose objective was evaluated to pick the `n_starts`.
-    """
-
-    converged: bool
-    objective: float
-    n_starts: int
-    n_starts_at_best: int
-    message: str
-    n_points: int
-    n_screened: int = 0
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 def huber(residuals: np.ndarray, delta: float = HUBER_DELTA) -> tuple[np.ndarray, np.ndarray]:

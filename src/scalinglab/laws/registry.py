@@ -9,7 +9,7 @@ from typing import Any
 
 from scalinglab.errors import ScalinglabError
 from scalinglab.laws.base import Law
-from scalinglab.laws.fitting import FitResult
+from scalinglab.laws.result import FitResult
 from scalinglab.laws.forms import LAWS
 
 
@@ -45,6 +45,11 @@ def law_from_dict(data: Mapping[str, Any]) -> Law:
         if missing:
             raise ScalinglabError(f"{law.name} fit: missing parameter(s) {', '.join(missing)}")
         law.params_ = {p: float(params[p]) for p in law.param_names}
+    accounting = data.get("accounting")
+    if accounting is not None:
+        if not isinstance(accounting, Mapping):
+            raise ScalinglabError("fit description: 'accounting' must be an object")
+        law.accounting = dict(accounting)
     if data.get("published"):
         law.published_name = str(data["published"])
         law.source = data.get("source")
@@ -56,5 +61,6 @@ def law_from_dict(data: Mapping[str, Any]) -> Law:
             n_starts_at_best=int(data.get("n_starts_at_best") or 0),
             message=str(data.get("message") or ""),
             n_points=int(data.get("n_points") or 0),
+            warnings=tuple(str(w) for w in data.get("warnings") or ()),
         )
     return law
