@@ -11,7 +11,6 @@ from scalinglab.laws.approaches import AllocationFit, envelope_fit, isoflop_fit
 from scalinglab.laws.backtest import backtest
 from scalinglab.laws.base import Law
 from scalinglab.laws.fitting import HUBER_DELTA
-from scalinglab.laws.result import FitResult
 from scalinglab.laws.forms import (
     BrokenPowerLaw,
     ChinchillaLaw,
@@ -21,6 +20,7 @@ from scalinglab.laws.forms import (
 )
 from scalinglab.laws.published import published_law
 from scalinglab.laws.registry import get_law, law_from_dict, law_names
+from scalinglab.laws.result import FitResult
 from scalinglab.laws.serialize import fit_summary, load_fit, save_fit
 from scalinglab.laws.uncertainty import Bootstrap, bootstrap
 

@@ -25,7 +25,6 @@ from threadpoolctl import threadpool_limits
 from scalinglab.laws.result import FitResult
 
 
-
 class Law(Protocol):
     """What the machine needs of a law (`scalinglab.laws.base.Law` provides it): the form in
     log space, its Jacobian, bounds and re-centring. Written as a protocol so this module and

@@ -9,8 +9,8 @@ from typing import Any
 
 from scalinglab.errors import ScalinglabError
 from scalinglab.laws.base import Law
-from scalinglab.laws.result import FitResult
 from scalinglab.laws.forms import LAWS
+from scalinglab.laws.result import FitResult
 
 
 def law_names() -> tuple[str, ...]:
