@@ -5,9 +5,18 @@
     boot = bootstrap(law, table, n_resamples=1000, seed=0, n_jobs=2)   # resamples runs
     backtest(law, table, x="flops", train_max=1e20)                     # held-out ARE
     envelope_fit(table), isoflop_fit(table)                             # Approaches 1 and 2
+    isoflop_intervals(table, n_resamples=1000, seed=0)                  # keeps the design
 """
 
-from scalinglab.laws.approaches import AllocationFit, envelope_fit, isoflop_fit
+from scalinglab.laws.approaches import (
+    AllocationFit,
+    AllocationIntervals,
+    IsoflopFit,
+    envelope_fit,
+    isoflop_budgets,
+    isoflop_fit,
+    isoflop_intervals,
+)
 from scalinglab.laws.backtest import backtest
 from scalinglab.laws.base import Law
 from scalinglab.laws.fitting import HUBER_DELTA
@@ -27,10 +36,12 @@ from scalinglab.laws.uncertainty import Bootstrap, bootstrap
 __all__ = [
     "HUBER_DELTA",
     "AllocationFit",
+    "AllocationIntervals",
     "Bootstrap",
     "BrokenPowerLaw",
     "ChinchillaLaw",
     "FitResult",
+    "IsoflopFit",
     "KaplanLaw",
     "Law",
     "PowerLaw",
@@ -40,7 +51,9 @@ __all__ = [
     "envelope_fit",
     "fit_summary",
     "get_law",
+    "isoflop_budgets",
     "isoflop_fit",
+    "isoflop_intervals",
     "law_from_dict",
     "law_names",
     "load_fit",
