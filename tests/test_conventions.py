@@ -77,7 +77,7 @@ def test_plan_spends_exactly_the_budget_in_exact_flops(column: str) -> None:
     naive = decide.compute_optimal(law, budget)
     exact_spend = float(cost.flops_per_token(naive["n_params"])) * naive["tokens"]
     if column == "params_nonembedding":
-        assert exact_spend / budget > 1.3
+        assert exact_spend / budget > 1.1
 
 
 def test_allocation_exponent_matches_closed_form_in_6nd() -> None:
