@@ -23,17 +23,9 @@ from scalinglab.errors import ScalinglabError
 from scalinglab.measurements import final_rows
 from scalinglab.sweep import plan as planning
 from scalinglab.sweep.design import Design
-from scalinglab.sweep.executors import (
-    Executor,
-    Failed,
-    Finished,
-    LocalExecutor,
-    Progress,
-    RayExecutor,
-    Started,
-    Task,
-)
+from scalinglab.sweep.executors import Executor, LocalExecutor, RayExecutor
 from scalinglab.sweep.store import DEFAULT_STORE, PlannedRun, Store
+from scalinglab.sweep.tasks import Failed, Finished, Progress, Started, Task
 
 HEARTBEAT_SECONDS = 5.0
 STORE_PROGRESS_SECONDS = 2.0

@@ -8,8 +8,9 @@
 - `RayExecutor`: each run a Ray task with its CPU (and GPU) request; results come back to the
   driver. Works on a local Ray instance or a cluster (`--address`).
 
-Both take `Task`s and hand back `Event`s from `poll()`; `stop()` asks running runs to checkpoint
-and return early (`should_stop`), which they report as an `interrupted` result.
+Both take `Task`s and hand back `Event`s from `poll()` (types shared with `ray_tasks` live in
+`tasks`); `stop()` asks running runs to checkpoint and return early (`should_stop`), which they
+report as an `interrupted` result.
 """
 
 from __future__ import annotations
@@ -22,61 +23,24 @@ import threading
 import time
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
 from scalinglab.errors import ScalinglabError
 from scalinglab.sweep.store import RunRecord
+from scalinglab.sweep.tasks import (
+    Event,
+    Failed,
+    Finished,
+    Runner,
+    Started,
+    Task,
+    throttled_progress,
+)
 
 # Runs below this many non-embedding parameters get one thread and are packed side by side; at
 # and above it a run gets every thread (packing gains fall to 1.13x at 3e6 on the reference CPU).
 SMALL_RUN_PARAMS = 1e6
-PROGRESS_INTERVAL_SECONDS = 0.5
-
-
-@dataclass(frozen=True)
-class Task:
-    """One run for an executor: the `RunConfig` fields, its threads and checkpoint folder."""
-
-    hash: str
-    name: str
-    config: dict[str, Any]
-    threads: int
-    out_dir: str
-    gpus: float = 0.0
-
-
-@dataclass(frozen=True)
-class Started:
-    hash: str
-    host: str
-
-
-@dataclass(frozen=True)
-class Progress:
-    hash: str
-    tokens: float
-    loss: float | None
-    tokens_per_second: float | None
-    flops: float | None
-
-
-@dataclass(frozen=True)
-class Finished:
-    hash: str
-    record: RunRecord
-
-
-@dataclass(frozen=True)
-class Failed:
-    hash: str
-    error: str
-    crashed: bool = False  # the worker process died (killed, out of memory), not the run
-
-
-Event = Started | Progress | Finished | Failed
-Runner = Callable[[Task, Callable[[dict[str, Any]], None], Callable[[], bool]], RunRecord]
 
 
 class Executor(Protocol):
@@ -121,23 +85,6 @@ def _fingerprint_text(fingerprint: Any) -> str | None:
     import json
 
     return json.dumps(fingerprint, sort_keys=True, default=str)
-
-
-def throttled_progress(
-    send: Callable[[Progress], None], run_hash: str
-) -> Callable[[dict[str, Any]], None]:
-    """A `progress` callback that forwards at most one update per interval."""
-    last = [0.0]
-
-    def progress(update: dict[str, Any]) -> None:
-        now = time.monotonic()
-        if now - last[0] < PROGRESS_INTERVAL_SECONDS:
-            return
-        last[0] = now
-        send(Progress(run_hash, float(update.get("tokens", 0.0)), update.get("loss"),
-                      update.get("tokens_per_second"), update.get("flops")))
-
-    return progress
 
 
 # --- the local pool ---------------------------------------------------------------------------

@@ -12,8 +12,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from scalinglab.sweep.executors import Event, Runner, Started, Task, throttled_progress
 from scalinglab.sweep.store import RunRecord
+from scalinglab.sweep.tasks import Event, Runner, Started, Task, throttled_progress
 
 STOP_POLL_SECONDS = 1.0
 
