@@ -223,13 +223,18 @@ def test_two_usable_budgets_give_no_exponent() -> None:
 
 
 def test_failed_resamples_are_counted() -> None:
-    # 5% noise on a 7 x 9 design: some resamples move a minimum beyond its sizes.
+    # 5% noise on a 7 x 9 design: some resamples move a minimum beyond its sizes. That budget
+    # is left out of the resample's power laws (as isoflop_fit would) and the resample counted.
     table = _design(np.random.default_rng(4), noise=0.05)
     boot = laws.isoflop_intervals(table, n_resamples=300, seed=0)
-    assert 0 < boot.n_failed < boot.n_resamples
-    assert boot.to_dict()["n_failed"] == boot.n_failed
-    again = laws.isoflop_intervals(table, n_resamples=300, seed=0)
-    assert again == boot  # one seeded generator: the same resamples
+    assert 0 < boot.n_lost_budgets < boot.n_resamples
+    assert boot.to_dict()["n_lost_budgets"] == boot.n_lost_budgets
+    assert laws.isoflop_intervals(table, n_resamples=300, seed=0) == boot  # one seeded generator
+    # With exactly 3 budgets, a resample that loses one has no exponent: it fails, counted.
+    three = table[table["flops"] <= BUDGETS[2]]
+    boot = laws.isoflop_intervals(three, n_resamples=300, seed=0)
+    assert 0 < boot.n_failed == boot.n_lost_budgets < boot.n_resamples
+    assert boot.to_dict()["n_failed"] == boot.n_failed and "n_opt_exponent" in boot.intervals
 
 
 def test_isoflop_intervals_are_calibrated() -> None:

@@ -315,11 +315,23 @@ def _require_budgets(
     )
 
 
-def _power_law(log_c: np.ndarray, log_y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Exponent and log coefficient of y = k C^e; log_y: (budgets,) or (budgets, k)."""
-    x = log_c - log_c.mean()
-    exponent = x @ (log_y - log_y.mean(axis=0)) / (x @ x)
-    return exponent, log_y.mean(axis=0) - exponent * log_c.mean()
+def _power_law(
+    log_c: np.ndarray, log_y: np.ndarray, used: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Exponent and log coefficient of y = k C^e by least squares over the budgets `used`.
+
+    log_y is (budgets,) or (budgets, resamples); `used` (its shape, default all) leaves out
+    budgets whose minimum a resample moved beyond their sizes.
+    """
+    weight = np.ones(log_y.shape) if used is None else used.astype(float)
+    log_y = np.where(weight > 0, log_y, 0.0)
+    log_c = log_c.reshape(-1, *[1] * (log_y.ndim - 1))
+    total = weight.sum(axis=0)
+    c_mean = (weight * log_c).sum(axis=0) / total
+    y_mean = (weight * log_y).sum(axis=0) / total
+    exponent = ((weight * (log_c - c_mean) * (log_y - y_mean)).sum(axis=0)
+                / (weight * (log_c - c_mean) ** 2).sum(axis=0))
+    return exponent, y_mean - exponent * c_mean
 
 
 def isoflop_fit(
@@ -375,18 +387,20 @@ def isoflop_fit(
 
 @dataclass(frozen=True)
 class AllocationIntervals:
-    """Intervals of Approach 2's exponents, and how many resamples gave no exponent."""
+    """Intervals of Approach 2's exponents, and how many resamples lost budgets or failed."""
 
     intervals: dict[str, tuple[float, float]]  # n_opt_exponent, d_opt_exponent: (low, high)
     level: float
     n_resamples: int
-    n_failed: int  # resamples in which some budget's minimum left its sizes
+    n_failed: int  # resamples with no exponent: fewer than 3 budgets kept an interior minimum
+    n_lost_budgets: int  # resamples in which some budget's minimum left its sizes
     method: str
 
     def to_dict(self) -> dict[str, Any]:
         return {"intervals": {k: list(v) for k, v in self.intervals.items()},
                 "level": self.level, "n_resamples": self.n_resamples,
-                "n_failed": self.n_failed, "method": self.method}
+                "n_failed": self.n_failed, "n_lost_budgets": self.n_lost_budgets,
+                "method": self.method}
 
 
 def isoflop_intervals(
@@ -410,8 +424,12 @@ def isoflop_intervals(
     close, so multiplicative noise is nearly homoscedastic there; drawing with replacement mixes
     n^n combinations where Rademacher signs (a wild bootstrap) give 2^n, too few for 5 sizes.
     A budget with no residual degrees of freedom (3 rows) draws from the other budgets' pooled
-    residuals. A resample in which any budget's minimum leaves its sizes fitted (or the parabola
-    opens downward) fails: it is counted in `n_failed`, not silently dropped.
+    residuals.
+
+    A resample treats a budget as `isoflop_fit` does: where its minimum leaves the sizes fitted
+    (or the parabola opens downward) the budget is left out of that resample's power laws, and
+    the resample is counted in `n_lost_budgets`. With fewer than MIN_ISOFLOP_BUDGETS left the
+    resample gives no exponent and is counted in `n_failed`; the interval is of the others.
     """
     if n_resamples < 1:
         raise ScalinglabError(f"{source}: n_resamples must be at least 1, got {n_resamples}")
@@ -428,27 +446,30 @@ def isoflop_intervals(
     rng = np.random.default_rng(seed)
     log_n_opt = np.empty((len(profiles), n_resamples))
     log_d_opt = np.empty_like(log_n_opt)
-    ok = np.ones(n_resamples, bool)
+    inside = np.empty(log_n_opt.shape, bool)
     for i, (profile, own) in enumerate(zip(profiles, residuals, strict=True)):
         draws = own if own.size else pooled
         fitted = profile.design @ profile.coefficients(profile.loss)
         noise = draws[rng.integers(0, draws.size, size=(profile.loss.size, n_resamples))]
         _, log_n_opt[i], _ = profile.minimum(profile.coefficients(fitted[:, None] + noise))
-        ok &= profile.inside(log_n_opt[i])
+        inside[i] = profile.inside(log_n_opt[i])
         log_d_opt[i] = profile.log_tokens(log_n_opt[i])
     log_c = np.array([profile.log_flops for profile in profiles])
+    kept = inside.sum(axis=0) >= MIN_ISOFLOP_BUDGETS
     intervals = {}
-    if ok.sum() >= 2:
+    if kept.sum() >= 2:
         tails = [100 * (1 - level) / 2, 100 * (1 + level) / 2]
         for key, log_opt in (("n_opt_exponent", log_n_opt), ("d_opt_exponent", log_d_opt)):
-            low, high = np.percentile(_power_law(log_c, log_opt[:, ok])[0], tails)
+            exponents = _power_law(log_c, log_opt[:, kept], inside[:, kept])[0]
+            low, high = np.percentile(exponents, tails)
             intervals[key] = (float(low), float(high))
     borrowed = sum(1 for own in residuals if own.size == 0)
     method = ("residual bootstrap keeping every budget and size: each budget's parabola "
               "residuals, inflated by sqrt(n/(n-3)), drawn with replacement within the budget"
               + (f" ({borrowed} budgets with 3 rows drew pooled residuals)" if borrowed else "")
               + f"; {level:.0%} percentile interval")
-    return AllocationIntervals(intervals, level, n_resamples, int((~ok).sum()), method)
+    return AllocationIntervals(intervals, level, n_resamples, int((~kept).sum()),
+                               int((~inside).any(axis=0).sum()), method)
 
 
 def _allocation(
