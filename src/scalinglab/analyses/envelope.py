@@ -73,10 +73,15 @@ def allocation_intervals(
 
 @dataclass
 class Allocation:
-    """Approach 1 or 2 (`laws.AllocationFit`) with bootstrap intervals on its two exponents."""
+    """Approach 1 or 2 (`laws.AllocationFit`) with bootstrap intervals on its two exponents.
+
+    `resampling` says how the intervals were made, where the maker reports it (Approach 2's
+    `laws.isoflop_intervals`: n_resamples, n_failed, level, method).
+    """
 
     fit: Any
     intervals: dict[str, tuple[float, float]] = field(default_factory=dict)
+    resampling: dict[str, Any] = field(default_factory=dict)
 
     def text(self) -> str:
         """`N_opt ∝ C^0.50 [0.46, 0.54], D_opt ∝ C^0.50 [0.46, 0.54]`."""
@@ -95,6 +100,8 @@ class Allocation:
         out.pop("points", None)
         out.pop("envelope", None)
         out["intervals"] = {k: list(v) for k, v in self.intervals.items()}
+        if self.resampling:
+            out["resampling"] = dict(self.resampling)
         return out
 
 

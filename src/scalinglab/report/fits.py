@@ -172,11 +172,16 @@ def fit_report(
         fits.envelope = envelope
         fits.laws["l_c"] = envelope.loss_law
 
-    # IsoFLOP profiles and their minima (Approach 2).
+    # IsoFLOP profiles and their minima (Approach 2); the intervals keep every budget and size.
     isoflop = _attempt(fits, "isoflop", lambda: laws.isoflop_fit(done, source="IsoFLOP"))
     if isoflop is not None:
-        fits.isoflop = Allocation(isoflop, allocation_intervals(
-            lambda t: laws.isoflop_fit(t, source="IsoFLOP"), done, n_resamples, seed))
+        fits.isoflop = Allocation(isoflop)
+        boot = None if n_resamples <= 0 else _attempt(
+            fits, "isoflop_intervals",
+            lambda: laws.isoflop_intervals(done, n_resamples, seed, source="IsoFLOP"))
+        if boot is not None:
+            resampling = {k: v for k, v in boot.to_dict().items() if k != "intervals"}
+            fits.isoflop = Allocation(isoflop, boot.intervals, resampling)
 
     _fit_groups(fits, n_resamples, seed)
     if backtest is not None:
