@@ -134,3 +134,18 @@ def test_noise_model_total() -> None:
     noise = NoiseModel(0.03, 0.04, "seeds", 3)
     assert noise.total_sd == pytest.approx(0.05)
     assert noise.to_dict()["includes_seed_noise"]
+
+
+def test_law_auto_picks_the_form_that_extrapolates() -> None:
+    # Data from a tied-exponent law: all candidates fit, the choice is made on the largest size.
+    table = _sweep(0.0, 0.002, sizes=6).assign(
+        loss=lambda t: (1.0 + 40.0 / t["params"] ** 0.3 + 90.0 / t["tokens"] ** 0.3)
+        * np.exp(np.random.default_rng(0).normal(0, 0.002, len(t))))
+    selection = laws.select_law(table)
+    assert set(selection.scores) == {"chinchilla", "kaplan-nd", "chinchilla-tied"}
+    assert selection.scores[selection.winner] == min(selection.scores.values())
+    assert selection.scores[selection.winner] < 0.01
+    assert selection.law.params_ is not None and selection.law.result_.n_points == len(table)
+    assert "chosen" in selection.sentence() and selection.winner in selection.sentence()
+    with pytest.raises(ScalinglabError, match="at least 4 model sizes"):
+        laws.select_law(table[table["params"] < 2e4])

@@ -50,6 +50,11 @@ def _case(name: str) -> tuple[laws.Law, dict[str, float], pd.DataFrame]:
         n, d = _grid(np.geomspace(1e7, 1e10, 8), np.geomspace(1e8, 1e12, 6))
         loss = true["E"] + true["A"] / n ** true["alpha"] + true["B"] / d ** true["beta"]
         return laws.get_law("chinchilla"), true, _table(_noisy(loss, 4), params=n, tokens=d)
+    if name == "chinchilla-tied":
+        true = {"E": 1.8, "A": 480.0, "B": 2100.0, "alpha": 0.36}
+        n, d = _grid(np.geomspace(1e7, 1e10, 8), np.geomspace(1e8, 1e12, 6))
+        loss = true["E"] + true["A"] / n ** true["alpha"] + true["B"] / d ** true["alpha"]
+        return laws.get_law("chinchilla-tied"), true, _table(_noisy(loss, 6), params=n, tokens=d)
     if name == "broken-power":
         true = {"E": 1.5, "b": 30.0, "c0": 0.05, "c1": 0.4, "d1": 1e8, "f1": 0.5}
         x = np.geomspace(1e5, 1e11, 60)

@@ -30,6 +30,7 @@ from scalinglab.laws.forms import (
 from scalinglab.laws.published import published_law
 from scalinglab.laws.registry import get_law, law_from_dict, law_names
 from scalinglab.laws.result import FitResult
+from scalinglab.laws.selection import Selection, select_law
 from scalinglab.laws.serialize import fit_summary, load_fit, save_fit
 from scalinglab.laws.uncertainty import Bootstrap, bootstrap
 
@@ -46,6 +47,7 @@ __all__ = [
     "Law",
     "PowerLaw",
     "SaturatingLaw",
+    "Selection",
     "backtest",
     "bootstrap",
     "envelope_fit",
@@ -59,4 +61,5 @@ __all__ = [
     "load_fit",
     "published_law",
     "save_fit",
+    "select_law",
 ]

@@ -4,6 +4,7 @@
     saturating    L = E + (X0 / X)^a                                   one variable X
     kaplan-nd     L = [(Nc / N)^(aN / aD) + Dc / D]^aD                 Kaplan et al. 2020, Eq. 1.5
     chinchilla    L = E + A / N^alpha + B / D^beta                     Hoffmann et al. 2022, Eq. 2
+    chinchilla-tied  L = E + A / N^alpha + B / D^alpha                 Gadre et al. 2024
     broken-power  L = E + b x^-c0 (1 + (x / d1)^(1 / f1))^(-c1 f1)     Caballero et al. 2022
 
 Sums of positive terms are written as log-sum-exp of their logs (as Hoffmann et al. do), which
@@ -276,6 +277,48 @@ class ChinchillaLaw(TwoVariableLaw):
         return {"n_opt_exponent": beta / total, "d_opt_exponent": alpha / total}
 
 
+class TiedChinchillaLaw(TwoVariableLaw):
+    """L(N, D) = E + A / N^alpha + B / D^alpha: Chinchilla's form with one exponent.
+
+    Gadre et al. (2024) and Muennighoff et al. (2023) tie the exponents: with few sizes the two
+    are hard to tell apart, and tying them fixes the compute-optimal split at N_opt ~ C^0.5
+    (in C = 6ND), leaving the data to pin the scales.
+    """
+
+    name = "chinchilla-tied"
+    param_names = ("E", "A", "B", "alpha")
+    log_params = frozenset({"E", "A", "B"})
+    exponent_bounds = {"alpha": (0.0, None)}
+
+    def log_predict(self, theta: np.ndarray, log_x: np.ndarray) -> np.ndarray:
+        log_e, log_a, log_b, alpha = _columns(theta)
+        return _logsumexp(log_a - alpha * log_x[0], log_b - alpha * log_x[1], log_e)[0]
+
+    def log_predict_jac(self, theta: np.ndarray, log_x: np.ndarray) -> ValueAndJacobian:
+        log_e, log_a, log_b, alpha = theta
+        value, (w_a, w_b, w_e) = _logsumexp(log_a - alpha * log_x[0],
+                                            log_b - alpha * log_x[1], np.full(log_x.shape[1],
+                                                                               log_e))
+        return value, np.stack([w_e, w_a, w_b, -(w_a * log_x[0] + w_b * log_x[1])])
+
+    def start_candidates(self, log_x: np.ndarray, log_y: np.ndarray) -> np.ndarray:
+        starts = []
+        for alpha in np.arange(0.05, 1.51, 0.05):
+            basis = [np.zeros(log_x.shape[1]), -alpha * log_x[0], -alpha * log_x[1]]
+            starts.append([*_nnls_log(log_y, basis), alpha])
+        return np.array(starts)
+
+    def recentre(self, theta: np.ndarray, shift: np.ndarray) -> np.ndarray:
+        out = np.array(theta, float)
+        out[..., 1] -= out[..., 3] * shift[0]
+        out[..., 2] -= out[..., 3] * shift[1]
+        return out
+
+    def derived(self) -> dict[str, float]:
+        """With tied exponents N_opt ~ C^0.5 and D_opt ~ C^0.5 in C = 6ND."""
+        return {} if self.params_ is None else {"n_opt_exponent": 0.5, "d_opt_exponent": 0.5}
+
+
 class BrokenPowerLaw(OneVariableLaw):
     """A smoothly broken power law with one break (Caballero et al. 2022, Eq. 1), for curves.
 
@@ -334,5 +377,7 @@ class BrokenPowerLaw(OneVariableLaw):
 
 
 LAWS: dict[str, type[Law]] = {
-    law.name: law for law in (PowerLaw, SaturatingLaw, KaplanLaw, ChinchillaLaw, BrokenPowerLaw)
+    law.name: law
+    for law in (PowerLaw, SaturatingLaw, KaplanLaw, ChinchillaLaw, TiedChinchillaLaw,
+                BrokenPowerLaw)
 }

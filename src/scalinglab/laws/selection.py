@@ -1,0 +1,91 @@
+"""`--law auto`: choose among L(N, D) forms by how well each extrapolates within the data.
+
+Model selection must not look at what it will be tested on: each candidate is fitted to the
+runs of every size but the largest (in the law's N) and scored by its median absolute relative
+error on the largest size's rows, which it did not see. The winner is refitted on everything.
+With fewer than `MIN_SIZES` sizes there is nothing to extrapolate to and selection refuses.
+
+Candidates by default: Chinchilla's E + A/N^alpha + B/D^beta, Kaplan's L(N, D), and Chinchilla's
+form with alpha = beta (Gadre et al. 2024; Muennighoff et al. 2023).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from scalinglab.errors import ScalinglabError
+from scalinglab.laws.base import Law
+from scalinglab.laws.registry import get_law
+
+CANDIDATES = ("chinchilla", "kaplan-nd", "chinchilla-tied")
+MIN_SIZES = 4
+# Fit failures on unsuitable data; anything else is a bug and propagates.
+_FIT_ERRORS = (ScalinglabError, ValueError, ArithmeticError, np.linalg.LinAlgError)
+
+
+@dataclass
+class Selection:
+    """The chosen law (fitted on every row), each candidate's held-out error, and why."""
+
+    law: Law
+    scores: dict[str, float]  # median ARE on the largest size, per candidate that fitted
+    failed: dict[str, str] = field(default_factory=dict)  # candidate -> why it could not fit
+    held_out_size: float = float("nan")
+    n_train_rows: int = 0
+    n_check_rows: int = 0
+
+    @property
+    def winner(self) -> str:
+        return self.law.name
+
+    def sentence(self) -> str:
+        """E.g. "kaplan-nd chosen: 1.20% median error predicting the largest size ..."."""
+        ranked = sorted(self.scores.items(), key=lambda kv: kv[1])
+        others = ", ".join(f"{100 * v:.2f}% ({k})" for k, v in ranked[1:])
+        text = (f"{self.winner} chosen: {100 * self.scores[self.winner]:.2f}% median error "
+                f"predicting the largest size (N = {self.held_out_size:.3g}) from the smaller")
+        return text + (f", against {others}" if others else "")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"winner": self.winner, "scores": dict(self.scores), "failed": dict(self.failed),
+                "held_out_size": self.held_out_size, "n_train_rows": self.n_train_rows,
+                "n_check_rows": self.n_check_rows, "sentence": self.sentence()}
+
+
+def select_law(
+    table: pd.DataFrame,
+    candidates: Sequence[str] = CANDIDATES,
+    params_column: str = "params",
+    source: str = "table",
+) -> Selection:
+    """Fit each candidate without the largest size, score it there, refit the winner on all."""
+    if params_column not in table.columns:
+        raise ScalinglabError(f"{source}: missing column {params_column!r}")
+    sizes = np.sort(table[params_column].astype(float).unique())
+    if len(sizes) < MIN_SIZES:
+        raise ScalinglabError(
+            f"{source}: --law auto needs at least {MIN_SIZES} model sizes to hold the largest "
+            f"out, the data have {len(sizes)}"
+        )
+    largest = table[params_column].astype(float) == sizes[-1]
+    train, check = table[~largest], table[largest]
+    measured = check["loss"].to_numpy(float)
+    scores, failed = {}, {}
+    for name in candidates:
+        law = get_law(name, params_column=params_column)
+        try:
+            law.fit(train, source=f"{source} ({name}, without the largest size)")
+        except _FIT_ERRORS as error:
+            failed[name] = str(error).splitlines()[0] if str(error) else type(error).__name__
+            continue
+        scores[name] = float(np.median(np.abs(law.predict(check) - measured) / measured))
+    if not scores:
+        raise ScalinglabError(f"{source}: no candidate law could be fitted ({failed})")
+    winner = min(scores, key=scores.__getitem__)
+    law = get_law(winner, params_column=params_column).fit(table, source)
+    return Selection(law, scores, failed, float(sizes[-1]), len(train), len(check))
