@@ -23,6 +23,7 @@ matplotlib.use("Agg")
 from typer.testing import CliRunner  # noqa: E402
 
 from scalinglab import laws  # noqa: E402
+from scalinglab.analyses.study import study  # noqa: E402
 from scalinglab.cli import app  # noqa: E402
 from scalinglab.report import ReportSummary, build_report  # noqa: E402
 
@@ -95,9 +96,9 @@ def synthetic_report(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Re
     """One report from the synthetic sweep, shared by the tests below (it takes seconds)."""
     out = tmp_path_factory.mktemp("synthetic") / "report.html"
     table = synthetic_measurements()
-    summary = build_report(table, out, position_losses=synthetic_positions(table),
-                           title="Synthetic sweep", n_resamples=N_RESAMPLES,
-                           accuracies=synthetic_accuracies(table))
+    result = study(table, position_losses=synthetic_positions(table), n_resamples=N_RESAMPLES,
+                   accuracies=synthetic_accuracies(table))
+    summary = build_report(result, out, title="Synthetic sweep")
     return out, summary
 
 
@@ -159,7 +160,7 @@ def test_figures_are_skipped_with_reasons_when_the_data_lacks_them(tmp_path):
     table = pd.DataFrame({"run": ["a", "b", "c"], "family": "x", "params": [1e6, 2e6, 4e6],
                           "params_nonembedding": [1e6, 2e6, 4e6], "tokens": [2e7, 4e7, 8e7],
                           "flops": [1.2e14, 4.8e14, 1.92e15], "loss": [3.0, 2.8, 2.6]})
-    summary = build_report(table, tmp_path / "small.html", n_resamples=0)
+    summary = build_report(study(table, n_resamples=0), tmp_path / "small.html")
     assert set(summary.skipped) == set(FIGURE_NAMES) - set(summary.figures)
     assert "learning_curves" in summary.skipped and "position_loss" in summary.skipped
     assert all(reason for reason in summary.skipped.values())
@@ -178,8 +179,11 @@ def test_report_command_on_published_chinchilla_runs(tmp_path):
     summary = json.loads(result.stdout)
     # Final losses only: no learning curves, positions or second family; the rest is drawn.
     assert {"learning_curves", "position_loss", "family_comparison"} <= set(summary["skipped"])
-    assert {"isoflop_profiles", "compute_optimal", "lnd_contours", "backtest",
-            "residuals"} <= set(summary["figures"])
+    assert {"compute_optimal", "lnd_contours", "backtest", "residuals"} <= set(summary["figures"])
+    # Extracted from a figure, the runs' FLOPs are continuous: no two share a budget within 2%,
+    # so there are no IsoFLOP profiles (the old 0.1-decade rounding invented them).
+    assert "too few IsoFLOP budgets" in summary["skipped"]["isoflop_profiles"]
+    assert summary["convention"]["name"] == "recorded"
     lnd = next(f for f in summary["fits"] if f["key"] == "l_nd")
     for name, value in {"E": 1.8172, "A": 477.8, "B": 2143.9, "alpha": 0.3473,
                         "beta": 0.3672}.items():

@@ -29,6 +29,7 @@ from scalinglab.laws.uncertainty import NoiseModel
 from scalinglab.models.ladder import transformer_shape
 
 QUANTITIES = ("a", "loss", "n_opt")
+INTERVAL_KINDS = ("percentile", "basic")
 
 
 @dataclass(frozen=True)
@@ -88,11 +89,14 @@ class Calibration:
     truth: dict[str, float]
     records: pd.DataFrame = field(repr=False)  # one row per repeat: point, lo, hi per quantity
 
-    def coverage(self) -> dict[str, float]:
+    def coverage(self, kind: str | None = None) -> dict[str, float]:
+        """Fraction of repeats whose interval (`kind`: the calibrated one by default, or the
+        other of `INTERVAL_KINDS`, computed from the same resamples) covers the truth."""
+        suffix = "" if kind in (None, self.interval) else f"_{kind}"
         out = {}
         for q in QUANTITIES:
-            inside = (self.records[f"{q}_lo"] <= self.records[f"{q}_true"]) & (
-                self.records[f"{q}_true"] <= self.records[f"{q}_hi"])
+            inside = (self.records[f"{q}_lo{suffix}"] <= self.records[f"{q}_true"]) & (
+                self.records[f"{q}_true"] <= self.records[f"{q}_hi{suffix}"])
             out[q] = float(inside.mean())
         return out
 
@@ -104,8 +108,10 @@ class Calibration:
                 "n_opt": float((r["n_opt_hi"] / r["n_opt_lo"]).median())}
 
     def to_dict(self) -> dict[str, Any]:
+        other = [k for k in INTERVAL_KINDS if k != self.interval][0]
         return {"level": self.level, "method": self.method, "interval": self.interval,
                 "n_repeats": len(self.records), "coverage": self.coverage(),
+                f"coverage_{other}": self.coverage(other),
                 "median_width": self.median_width(), "design": self.design.to_dict(),
                 "noise": self.noise.to_dict(), "truth": dict(self.truth),
                 "failed_resamples": int(self.records["n_failed"].sum())}
@@ -142,26 +148,40 @@ def calibrate(truth: dict[str, float], design: SyntheticDesign, noise: NoiseMode
         law = laws.get_law("chinchilla", params_column="params_nonembedding").fit(table)
         law.accounting = {"convention": "exact-nonembedding", **cost.to_dict()}
         boot = laws.bootstrap(law, table, n_resamples=n_resamples, seed=seed * 100_003 + repeat,
-                              method=method, interval=interval)
-        record: dict[str, Any] = {"repeat": repeat, "n_failed": boot.n_failed}
-        record["a_true"] = target["a"]
-        record["a"] = law.derived()["n_opt_exponent"]
-        lo, hi = boot.derived_intervals(level)["n_opt_exponent"]
-        record.update(a_lo=lo, a_hi=hi)
-        record["loss_true"] = target["loss"]
-        record["loss"] = float(law.predict(point)[0])
-        lo, hi = boot.predict_interval(point, level)
-        record.update(loss_lo=float(lo[0]), loss_hi=float(hi[0]))
-        record["n_opt_true"] = target["n_opt"]
+                              method=method)
+        record: dict[str, Any] = {"repeat": repeat, "n_failed": boot.n_failed,
+                                  "noise_source": boot.noise.source if boot.noise else "",
+                                  "a_true": target["a"], "a": law.derived()["n_opt_exponent"],
+                                  "loss_true": target["loss"],
+                                  "loss": float(law.predict(point)[0]),
+                                  "n_opt_true": target["n_opt"]}
+        a_values = np.array([r["beta"] / (r["alpha"] + r["beta"])
+                             for r in boot.samples.to_dict("records")])
+        losses = boot.predictions(point)
         if "n_opt" in quantities:
-            def n_opt(fitted: Any) -> float:
-                return decide.compute_optimal(fitted, target["budget"], cost)["n_params"]
-
-            record["n_opt"] = n_opt(law)
-            lo, hi = boot.quantity(n_opt, level, positive=True)
-            record.update(n_opt_lo=float(lo), n_opt_hi=float(hi))
-        else:
-            record.update(n_opt=np.nan, n_opt_lo=np.nan, n_opt_hi=np.nan)
+            record["n_opt"] = decide.compute_optimal(law, target["budget"], cost)["n_params"]
+            n_opts = np.array([_n_opt_or_nan(resampled, target["budget"], cost)
+                               for resampled in boot.laws()])
+        for kind in INTERVAL_KINDS:
+            boot.interval = kind
+            suffix = "" if kind == interval else f"_{kind}"
+            lo, hi = boot.interval_of(a_values, record["a"], level)
+            record.update({f"a_lo{suffix}": float(lo), f"a_hi{suffix}": float(hi)})
+            lo, hi = boot._log_interval(losses, np.array([record["loss"]]), level)
+            record.update({f"loss_lo{suffix}": float(lo[0]), f"loss_hi{suffix}": float(hi[0])})
+            if "n_opt" in quantities:
+                lo, hi = boot._log_interval(n_opts, record["n_opt"], level)
+                record.update({f"n_opt_lo{suffix}": float(lo), f"n_opt_hi{suffix}": float(hi)})
+            else:
+                record.update({"n_opt": np.nan, f"n_opt_lo{suffix}": np.nan,
+                               f"n_opt_hi{suffix}": np.nan})
         records.append(record)
     return Calibration(level, method, interval, design, noise, dict(truth),
                        pd.DataFrame(records))
+
+
+def _n_opt_or_nan(law: Any, budget: float, cost: TokenCost) -> float:
+    try:
+        return float(decide.compute_optimal(law, budget, cost)["n_params"])
+    except (ValueError, ArithmeticError):
+        return float("nan")

@@ -11,6 +11,7 @@ moves the compute-optimal exponent; `analyses.conventions` repeats their ablatio
     exact-nonembedding  N = non-embedding,     C = exact FLOPs
     kaplan              N = non-embedding,     C = 6 N D (Kaplan et al. 2020)
     6nd                 N = all parameters,    C = 6 N D (Hoffmann et al. 2022's published runs)
+    recorded            N and C as a table records them (a user's or a paper's table)
 
 `Convention.view(table)` rewrites a measurements table so that `params` and `flops` hold the
 convention's N and C: every fit, envelope and IsoFLOP profile downstream then reads one
@@ -77,8 +78,18 @@ CONVENTIONS = {
                    "N = non-embedding parameters; C = 6ND (Kaplan et al. 2020)"),
         Convention("6nd", "params", False,
                    "N = all parameters; C = 6ND (Hoffmann et al. 2022)"),
+        Convention("recorded", "params", True,
+                   "N and C as recorded in the data (plans count C = 6ND)"),
     )
 }
+
+
+def default_convention(table: pd.DataFrame) -> str:
+    """The lab's own runs (non-embedding counts recorded): exact FLOPs with non-embedding N,
+    Kaplan's choice for small models; any other table: N and C as it records them."""
+    counted = "params_nonembedding" in table.columns and not np.allclose(
+        table["params_nonembedding"].astype(float), table["params"].astype(float))
+    return "exact-nonembedding" if counted else "recorded"
 
 
 def get_convention(name: str) -> Convention:
@@ -165,7 +176,7 @@ def token_cost_for(convention: Convention, table: pd.DataFrame | None = None,
                    n_ctx: int | None = None) -> TokenCost:
     """The `TokenCost` of a convention for the runs in `table` (family, vocabulary, context read
     from it where not given)."""
-    if not convention.exact_flops:
+    if not convention.exact_flops or convention.name == "recorded":
         return TokenCost(exact=False, params_column=convention.params_column)
     found = _shape_settings(table) if table is not None else {}
     family = family or found.get("family")
@@ -192,10 +203,11 @@ def _shape_settings(table: pd.DataFrame) -> dict[str, Any]:
         found["family"] = str(table["family"].iloc[0])
     if "n_ctx" in table.columns and table["n_ctx"].nunique() == 1:
         found["n_ctx"] = int(table["n_ctx"].iloc[0])
-    if {"params", "params_nonembedding", "d_model"} <= set(table.columns):
+    total = "params_total" if "params_total" in table.columns else "params"  # a view keeps it
+    if {total, "params_nonembedding", "d_model"} <= set(table.columns):
         # Embeddings: a token table in and one out (untied), plus learned positions.
         row = table.iloc[0]
-        embedding = float(row["params"]) - float(row["params_nonembedding"])
+        embedding = float(row[total]) - float(row["params_nonembedding"])
         positions = found.get("n_ctx", 0) if found.get("family") == "transformer" else 0
         vocab = (embedding / float(row["d_model"]) - positions) / 2.0
         if vocab >= 1 and abs(vocab - round(vocab)) < 1e-6:

@@ -71,16 +71,31 @@ def kaplan_allocation(compute: float) -> tuple[float, float]:
     return n_opt, compute / (6.0 * n_opt)
 
 
-def _minimise_over_log_n(objective: Callable[[float], float]) -> float:
-    """Minimise a smooth function of log10 N: coarse grid, then bounded Brent around the best."""
-    grid = np.linspace(*LOG10_N_RANGE, 57)  # quarter-decade steps
-    values = np.array([objective(x) for x in grid])
-    if not np.isfinite(values).any():
-        raise ScalinglabError("no model size in 1e2-1e16 parameters gives a finite loss")
-    best = int(np.nanargmin(np.where(np.isfinite(values), values, np.nan)))
-    lo, hi = grid[max(best - 1, 0)], grid[min(best + 1, len(grid) - 1)]
+def _minimise_over_log_n(
+    objective: Callable[[float], float],
+    grid_objective: Callable[[np.ndarray], np.ndarray] | None = None,
+    points: int = 57,
+) -> float:
+    """Minimise a smooth function of log10 N: a grid (quarter decades by default; infinite
+    where infeasible), then bounded Brent between the best point's feasible neighbours.
+
+    `grid_objective` evaluates the whole grid at once where the objective is vectorised.
+    """
+    grid = np.linspace(*LOG10_N_RANGE, points)
+    if grid_objective is None:
+        values = np.array([objective(x) for x in grid])
+    else:
+        values = np.asarray(grid_objective(grid), float)
+    finite = np.isfinite(values)
+    if not finite.any():
+        raise ScalinglabError("no model size in the range searched gives a finite loss")
+    best = int(np.argmin(np.where(finite, values, np.inf)))
+    lo = grid[best - 1] if best > 0 and finite[best - 1] else grid[best]
+    hi = grid[best + 1] if best + 1 < len(grid) and finite[best + 1] else grid[best]
+    if lo == hi:
+        return float(grid[best])
     result = minimize_scalar(objective, bounds=(lo, hi), method="bounded", options={"xatol": 1e-7})
-    return float(result.x)
+    return float(result.x) if objective(result.x) <= values[best] else float(grid[best])
 
 
 def token_cost(law: Any) -> TokenCost:
@@ -92,28 +107,39 @@ def token_cost(law: Any) -> TokenCost:
     return TokenCost(**{k: accounting[k] for k in fields if k in accounting})
 
 
-def compute_optimal(law: Any, compute: float, cost: TokenCost | None = None) -> dict[str, Any]:
+def compute_optimal(law: Any, compute: float, cost: TokenCost | None = None,
+                    n_range: tuple[float, float] | None = None,
+                    tokens_range: tuple[float, float] | None = None) -> dict[str, Any]:
     """Compute-optimal `n_params`, `tokens`, `tokens_per_param` and predicted `loss`.
 
     `cost` (default: the law's own convention, `token_cost`) turns N into FLOPs per token, so
     `flops_per_token * tokens` equals `compute`. With exact accounting the answer also names the
     ladder `shape` a run would train, with its own N and tokens spending the same budget.
+    `n_range` and `tokens_range` restrict the search (e.g. how far a backtest may extrapolate).
     """
     if not (compute > 0 and np.isfinite(compute)):
         raise ScalinglabError(f"--compute must be a positive number of FLOPs, got {compute}")
     cost = token_cost(law) if cost is None else cost
-    if law.name == "chinchilla" and not cost.exact:
+    restricted = n_range is not None or tokens_range is not None
+    n_lo, n_hi = n_range or (0.0, np.inf)
+    d_lo, d_hi = tokens_range or (0.0, np.inf)
+    if law.name == "chinchilla" and not cost.exact and not restricted:
         n_opt, d_opt = chinchilla_allocation(law.params_, compute)
-    elif getattr(law, "published_name", None) == "kaplan" and not cost.exact:
+    elif getattr(law, "published_name", None) == "kaplan" and not cost.exact and not restricted:
         n_opt, d_opt = kaplan_allocation(compute)
     else:
-        def loss_at(log_n: float) -> float:
-            n = 10.0**log_n
-            if not cost.covers(n):
-                return np.inf
-            return float(predict_loss(law, n, compute / cost.flops_per_token(n))[0])
+        def losses(log_n: np.ndarray) -> np.ndarray:
+            n = 10.0 ** np.atleast_1d(np.asarray(log_n, float))
+            with np.errstate(invalid="ignore", divide="ignore"):
+                d = compute / cost.flops_per_token(n)
+                feasible = (np.isfinite(d) & (n >= n_lo) & (n <= n_hi) & (d >= d_lo)
+                            & (d <= d_hi))
+                out = np.full(n.shape, np.inf)
+                if feasible.any():
+                    out[feasible] = predict_loss(law, n[feasible], d[feasible])
+            return out
 
-        n_opt = 10.0 ** _minimise_over_log_n(loss_at)
+        n_opt = 10.0 ** _minimise_over_log_n(lambda x: float(losses(x)[0]), losses, points=561)
         d_opt = compute / float(cost.flops_per_token(n_opt))
     per_token = float(cost.flops_per_token(n_opt))
     result: dict[str, Any] = {

@@ -28,8 +28,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from scalinglab import laws
-from scalinglab.accounting import transformer_flops_per_token, transformer_params
+from scalinglab import decide, laws
+from scalinglab.conventions import TokenCost
 from scalinglab.errors import ScalinglabError
 from scalinglab.jsonable import to_jsonable
 from scalinglab.measurements import final_rows
@@ -158,58 +158,10 @@ def demo_designs(mode: DemoMode, corpus: str = "stdlib", seed: int = 0) -> list[
     return designs
 
 
-def optimal_transformer(law: Any, flops: float, params_range: tuple[float, float],
-                        tokens_range: tuple[float, float], n_ctx: int = N_CTX,
-                        vocab_size: int = VOCAB_SIZE) -> tuple[Any, float]:
-    """The ladder's transformer and token count that minimise `law` at exactly `flops`.
-
-    Compute is counted as the run will count it (weights, attention and output layer), so the
-    run trained is the one predicted: for each shape on the ladder, D = flops / (FLOPs per
-    token), and the predicted loss decides among the shapes whose non-embedding N and whose D
-    lie in the given ranges.
-    """
-    best: tuple[float, Any, float] | None = None
-    shapes = {transformer_shape(float(n)) for n in np.geomspace(1e3, 1e9, 241)}
-    for shape in shapes:
-        per_token = transformer_flops_per_token(shape.n_layer, shape.d_model, vocab_size, n_ctx)
-        tokens = flops / per_token
-        counts = transformer_params(shape.n_layer, shape.d_model, vocab_size, n_ctx)
-        if not (params_range[0] <= counts.nonembedding <= params_range[1]
-                and tokens_range[0] <= tokens <= tokens_range[1]):
-            continue
-        n = counts.nonembedding if law.inputs[0] == "params_nonembedding" else counts.total
-        loss = float(law.predict({law.inputs[0]: [n], "tokens": [tokens]})[0])
-        if best is None or loss < best[0]:
-            best = (loss, shape, tokens)
-    if best is None:
-        raise ScalinglabError(
-            f"no ladder transformer spends {flops:.3g} FLOPs with N in {params_range[0]:.3g}-"
-            f"{params_range[1]:.3g} and D in {tokens_range[0]:.3g}-{tokens_range[1]:.3g}"
-        )
-    return best[1], best[2]
-
-
-def select_law(train: pd.DataFrame) -> tuple[str, dict[str, float]]:
-    """The candidate law that best predicts the largest fitted size from the smaller ones.
-
-    Model selection on the fitted runs alone (nothing of the backtest run is seen): each
-    candidate is fitted without the largest size and scored by the median ARE on it.
-    """
-    largest = train[BACKTEST_PARAMS_COLUMN].max()
-    inner, check = train[train[BACKTEST_PARAMS_COLUMN] < largest], \
-        train[train[BACKTEST_PARAMS_COLUMN] == largest]
-    scores = {}
-    for name in CANDIDATE_LAWS:
-        law = laws.get_law(name, params_column=BACKTEST_PARAMS_COLUMN)
-        try:
-            law.fit(inner, source=f"{name} cross-check")
-        except ScalinglabError:
-            continue  # too few points for this law: not a candidate
-        error = np.abs(law.predict(check) - check["loss"].to_numpy()) / check["loss"].to_numpy()
-        scores[name] = float(np.median(error))
-    if not scores:
-        raise ScalinglabError("no candidate law could be fitted for the backtest")
-    return min(scores, key=scores.__getitem__), scores
+def backtest_cost() -> TokenCost:
+    """The backtest law's accounting: non-embedding N, exact FLOPs of the ladder's shapes."""
+    return TokenCost(exact=True, params_column=BACKTEST_PARAMS_COLUMN, family="transformer",
+                     vocab_size=VOCAB_SIZE, n_ctx=N_CTX)
 
 
 def predict_backtest(table: pd.DataFrame, mode: DemoMode, seed: int = 0) -> Backtest:
@@ -231,15 +183,19 @@ def predict_backtest(table: pd.DataFrame, mode: DemoMode, seed: int = 0) -> Back
         )
     train = done[done[BACKTEST_PARAMS_COLUMN] < sizes[-mode.held_out_sizes]]
     threshold = float(train["flops"].max())
-    name, scores = select_law(train)
-    law = laws.get_law(name, params_column=BACKTEST_PARAMS_COLUMN)
-    law.fit(train, source=f"backtest fit (runs of at most {threshold:.3g} FLOPs)")
+    selection = laws.select_law(train, CANDIDATE_LAWS, params_column=BACKTEST_PARAMS_COLUMN,
+                                source=f"backtest fit (runs of at most {threshold:.3g} FLOPs)")
+    law, scores = selection.law, selection.scores
+    law.accounting = {"convention": "exact-nonembedding", **backtest_cost().to_dict()}
     flops = mode.backtest_multiple * threshold
     reach = mode.backtest_multiple**AXIS_EXTRAPOLATION
     n_max, d_max = float(train[BACKTEST_PARAMS_COLUMN].max()), float(train["tokens"].max())
-    shape, tokens = optimal_transformer(law, flops, (float(sizes[0]), reach * n_max),
-                                        (float(train["tokens"].min()), reach * d_max))
-    n_exact = shape.params_nonembedding
+    plan = decide.compute_optimal(law, flops, n_range=(float(sizes[0]), reach * n_max),
+                                  tokens_range=(float(train["tokens"].min()), reach * d_max))
+    run = plan["shape"]
+    shape = transformer_shape(run["n_params"], n_layer=run["n_layer"], d_model=run["d_model"],
+                              n_head=run["n_head"])
+    n_exact, tokens = shape.params_nonembedding, run["tokens"]
     point = {BACKTEST_PARAMS_COLUMN: [float(n_exact)], "tokens": [tokens]}
     predicted = float(law.predict(point)[0])
     boot = laws.bootstrap(law, train, n_resamples=mode.n_resamples, seed=seed, n_jobs=2)
@@ -321,8 +277,8 @@ def run_demo(
     seed: int = 0,
 ) -> DemoResult:
     """Run the whole loop (see the module doc) into `out_dir`; return what it found."""
-    from scalinglab.analyses.compare import compare
     from scalinglab.analyses.sources import load_sweeps
+    from scalinglab.analyses.study import study
     from scalinglab.report.html import build_report
     from scalinglab.sweep.driver import run_sweep
 
@@ -356,29 +312,36 @@ def run_demo(
     train_backtest(backtest, out / "runs", settings.batch_tokens, seed=seed)
 
     report_path = out / "report.html"
-    report = build_report(table, report_path, position_losses=tables.positions,
-                          accuracies=tables.accuracies, backtest=backtest_frame(backtest),
-                          title=f"scalinglab demo ({mode})", source=f"{store_path}",
-                          n_resamples=settings.n_resamples, seed=seed)
-    comparison = compare(table, "transformer", "lstm", n_resamples=settings.n_resamples,
-                         seed=seed)
-    summary = {**summarise(report, table), "transformer_vs_lstm": comparison.to_dict()}
+    # One study: the report, the printed summary and demo.json render the same numbers.
+    analysis = study(table, n_resamples=settings.n_resamples, seed=seed,
+                     position_losses=tables.positions, accuracies=tables.accuracies,
+                     backtest=backtest_frame(backtest))
+    report = build_report(analysis, report_path, title=f"scalinglab demo ({mode})",
+                          source=f"{store_path}")
+    summary = summarise(analysis, report, table)
     seconds = time.perf_counter() - started
     result = DemoResult(mode, out, report_path, seconds, backtest, summary)
     (out / "demo.json").write_text(json.dumps(to_jsonable(result.to_dict()), indent=2))
     return result
 
 
-def summarise(report: Any, table: pd.DataFrame) -> dict[str, Any]:
-    """The printed summary's numbers, taken from the report's fits."""
+def summarise(analysis: Any, report: Any, table: pd.DataFrame) -> dict[str, Any]:
+    """The printed summary's numbers: the study's, as the report shows them."""
     runs = table.groupby("family")["run"].nunique().to_dict()
     sizes = table.groupby("family")["params_nonembedding"].agg(["min", "max"])
+    computed = analysis.to_dict()
+    comparison = analysis.comparisons.get("lstm")
     return {
         "runs": {k: int(v) for k, v in runs.items()},
         "sizes": {f: [float(r["min"]), float(r["max"])] for f, r in sizes.iterrows()},
-        "fits": report.fits,
-        "allocations": report.allocations,
+        "fits": computed["fits"],
+        "param_text": {f.label: f.param_text() for f in analysis.laws.values()},
+        "allocations": computed["allocations"],
+        "verdicts": computed["verdicts"],
+        "seed_noise": computed["seed_noise"],
+        "regime": computed["regime"],
+        "convention": computed["convention"],
         "figures": report.figures,
         "skipped": report.skipped,
+        "transformer_vs_lstm": None if comparison is None else comparison.to_dict(),
     }
-

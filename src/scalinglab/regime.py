@@ -85,8 +85,14 @@ class Regime:
         })
 
 
-def fit_regime(table: pd.DataFrame, warmup_multiple: float = WARMUP_MULTIPLE) -> Regime:
-    """Split a measurements table into the rows a law may be fitted to and the rest (module doc)."""
+def fit_regime(table: pd.DataFrame, warmup_multiple: float = WARMUP_MULTIPLE,
+               finished_only: bool = True) -> Regime:
+    """Split a measurements table into the rows a law may be fitted to and the rest (module doc).
+
+    `finished_only` False keeps evaluations taken during training too (clauses b and c still
+    apply): the lower envelope of learning curves, which compares families at matched loss
+    after warmup, is made of them.
+    """
     table = table.reset_index(drop=True)
     runs = table["run"].astype(str)
     thresholds = pd.DataFrame([
@@ -99,7 +105,8 @@ def fit_regime(table: pd.DataFrame, warmup_multiple: float = WARMUP_MULTIPLE) ->
     min_tokens = runs.map(by_run["min_tokens"]).to_numpy(float)
     plateau = runs.map(by_run["plateau_end_tokens"]).to_numpy(float)
 
-    finished = is_finished(table).to_numpy(bool)
+    finished = (is_finished(table).to_numpy(bool) if finished_only
+                else np.ones(len(table), dtype=bool))
     reason = np.full(len(table), "", dtype=object)
     reason[~finished] = NOT_FINISHED
     reason[(reason == "") & (tokens < min_tokens)] = WARMUP  # NaN (unknown) compares False
@@ -113,7 +120,9 @@ def fit_regime(table: pd.DataFrame, warmup_multiple: float = WARMUP_MULTIPLE) ->
     return Regime(
         rows=table[kept].reset_index(drop=True),
         excluded=excluded,
-        rule=_rule(thresholds, warmup_multiple),
+        rule=_rule(thresholds, warmup_multiple) if finished_only else
+        "every evaluation (learning curves), " + _rule(thresholds, warmup_multiple).replace(
+            "finished (annealed) rows, ", ""),
         thresholds=thresholds,
         lost_runs=tuple(lost),
         warmup_multiple=warmup_multiple,

@@ -15,9 +15,9 @@ import numpy as np
 import pandas as pd
 
 from scalinglab import laws
-from scalinglab.analyses.fitted import FIT_ERRORS, MIN_BOOTSTRAP_RUNS, FittedLaw, fit_law, fmt
+from scalinglab.analyses.fitted import FIT_ERRORS, FittedLaw, fit_law, fmt
 from scalinglab.errors import ScalinglabError
-from scalinglab.laws.uncertainty import Bootstrap
+from scalinglab.laws.uncertainty import NoiseModel, bootstrap_statistic
 
 # L(C) = E + (C0/C)^a has three parameters; four envelope points leave one degree of freedom.
 MIN_ENVELOPE_POINTS = 4
@@ -43,32 +43,24 @@ def inverse_saturating(params: dict[str, float], loss: np.ndarray | float) -> np
 
 
 def allocation_intervals(
-    make: Callable[[pd.DataFrame], Any], table: pd.DataFrame, n_resamples: int, seed: int
-) -> dict[str, tuple[float, float]]:
-    """95% intervals of the N_opt and D_opt exponents of Approach 1 or 2, resampling runs.
+    make: Callable[[pd.DataFrame], Any], table: pd.DataFrame, n_resamples: int, seed: int,
+    noise: NoiseModel | None = None,
+) -> tuple[dict[str, tuple[float, float]], dict[str, Any]]:
+    """95% intervals of the N_opt and D_opt exponents of Approach 1, and how they were made.
 
-    The approaches are least-squares fits with no optimiser to restart, so a bootstrap is just
-    the approach rerun on resampled runs; a resample where it finds too few points is skipped.
+    The approach is rerun on design-keeping resamples (`laws.uncertainty.bootstrap_statistic`:
+    every run kept, losses perturbed by the measured noise); failed resamples are counted.
     """
-    if n_resamples <= 0 or table["run"].nunique() < MIN_BOOTSTRAP_RUNS:
-        return {}
-    rng = np.random.default_rng(seed)
-    groups = [rows for _, rows in table.groupby("run", sort=False)]
-    exponents = []
-    for _ in range(n_resamples):
-        draw = rng.integers(0, len(groups), size=len(groups))
-        resample = pd.concat([groups[i] for i in draw], ignore_index=True)
-        try:
-            fit = make(resample)
-        except FIT_ERRORS:
-            continue
-        exponents.append((fit.n_exponent, fit.d_exponent))
-    if len(exponents) < 2:
-        return {}
-    values = np.array(exponents)
-    lo, hi = np.percentile(values, [2.5, 97.5], axis=0)
-    return {"n_opt_exponent": (float(lo[0]), float(hi[0])),
-            "d_opt_exponent": (float(lo[1]), float(hi[1]))}
+    if n_resamples <= 0:
+        return {}, {}
+    boot = bootstrap_statistic(
+        table, lambda t: (lambda fit: (fit.n_exponent, fit.d_exponent))(make(t)),
+        n_resamples, seed, noise=noise, errors=FIT_ERRORS)
+    lo, hi = boot.interval(0.95)
+    if not np.isfinite(lo).all():
+        return {}, boot.summary()
+    return ({"n_opt_exponent": (float(lo[0]), float(hi[0])),
+             "d_opt_exponent": (float(lo[1]), float(hi[1]))}, boot.summary())
 
 
 @dataclass
@@ -140,50 +132,13 @@ class EnvelopeFit:
         }
 
 
-def envelope_bootstrap(law: Any, rows: pd.DataFrame, n_resamples: int, seed: int,
-                       source: str = "envelope") -> Bootstrap:
-    """Refit `law` (fitted on the envelope of `rows`) on the envelope of resampled runs.
-
-    The envelope is rebuilt from each resample: dropping a run lets its neighbours' curves fill
-    its stretch of the frontier, so the interval sees how much the envelope depends on which
-    sizes were trained (resampling envelope points alone would not). Each refit starts from the
-    full fit's optimum and the best screened grid start, as `laws.bootstrap` does.
-    """
-    from scalinglab.laws.fitting import multistart, screen
-    from scalinglab.laws.uncertainty import run_resamples
-
-    envelope = lower_envelope(rows)
-    log_x = law.log_inputs(envelope, source)
-    log_y = np.log(envelope["loss"].to_numpy(float))
-    candidates = law.start_candidates(log_x, log_y)
-    starts = [law.theta_from_params(law.params_),
-              candidates[int(np.nanargmin(screen(law, candidates, log_x, log_y)))]]
-    empty = np.empty((0, law.n_params))
-    thetas, converged, at_best = [], [], []
-    for index in run_resamples(rows["run"], n_resamples, seed):
-        points = lower_envelope(rows.iloc[index])
-        if len(points) < law.n_params:
-            thetas.append(np.full(law.n_params, np.nan))
-            converged.append(False)
-            at_best.append(0)
-            continue
-        theta, _, result = multistart(law, law.log_inputs(points, source),
-                                      np.log(points["loss"].to_numpy(float)), empty, 0,
-                                      forced=starts)
-        thetas.append(theta)
-        converged.append(result.converged)
-        at_best.append(result.n_starts_at_best)
-    samples = pd.DataFrame([law.params_from_theta(t) for t in thetas], columns=law.param_names)
-    return Bootstrap(law=law, samples=samples, converged=np.array(converged, bool),
-                     n_starts_at_best=np.array(at_best, int), seed=seed)
-
-
 def fit_envelope(name: str, rows: pd.DataFrame, n_resamples: int = 200, seed: int = 0,
                  require_allocation: bool = True) -> EnvelopeFit:
     """L(C) = E + (C0/C)^a through the lower envelope of `rows`, and Approach 1 on them.
 
-    The L(C) bootstrap resamples the group's runs and rebuilds the envelope from each resample
-    (`envelope_bootstrap`). Raises `ScalinglabError` with fewer than 4 envelope points,
+    L(C) is bootstrapped on its envelope points like any law (`laws.bootstrap`: a parametric
+    resample keeps every point), and Approach 1 reruns on the rows perturbed by the noise that
+    fit measured. Raises `ScalinglabError` with fewer than 4 envelope points,
     and when Approach 1 fails unless `require_allocation` is False (then `allocation` is None
     and `allocation_note` says why: a comparison of L(C) needs no allocation).
     """
@@ -193,11 +148,8 @@ def fit_envelope(name: str, rows: pd.DataFrame, n_resamples: int = 200, seed: in
                               f"need {MIN_ENVELOPE_POINTS} for L(C)")
     label = f"L(C) {name}".strip()
     loss_law = fit_law(f"l_c:{name}" if name else "l_c", label,
-                       laws.get_law("saturating", x="flops"), envelope, 0, seed,
+                       laws.get_law("saturating", x="flops"), envelope, n_resamples, seed,
                        note="lower envelope of loss against compute")
-    if n_resamples > 0 and rows["run"].nunique() >= MIN_BOOTSTRAP_RUNS:
-        loss_law.boot = envelope_bootstrap(loss_law.law, rows, n_resamples, seed, label)
-        loss_law.intervals = loss_law.boot.intervals(0.95)
     fitted_allocation, reason = None, ""
     try:
         fit = laws.envelope_fit(rows, source=name or "table")
@@ -206,7 +158,8 @@ def fit_envelope(name: str, rows: pd.DataFrame, n_resamples: int = 200, seed: in
             raise
         reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
     else:
-        intervals = allocation_intervals(lambda t: laws.envelope_fit(t, source=name), rows,
-                                         n_resamples, seed)
-        fitted_allocation = Allocation(fit, intervals)
+        noise = loss_law.boot.noise if loss_law.boot is not None else None
+        intervals, resampling = allocation_intervals(
+            lambda t: laws.envelope_fit(t, source=name), rows, n_resamples, seed, noise)
+        fitted_allocation = Allocation(fit, intervals, resampling)
     return EnvelopeFit(name, rows, envelope, fitted_allocation, loss_law, reason)

@@ -15,11 +15,10 @@ import pandas as pd
 
 from scalinglab import laws
 from scalinglab.errors import ScalinglabError
+from scalinglab.laws.identifiability import Identification, identify, not_identified_sentence
 
 # Errors a fit on unsuitable data can raise; anything else is a bug and propagates.
 FIT_ERRORS = (ScalinglabError, ValueError, ArithmeticError, np.linalg.LinAlgError)
-# A bootstrap needs at least this many runs to resample.
-MIN_BOOTSTRAP_RUNS = 3
 
 FORMULAS = {
     "power": "L = ({x0}/{x})^{a}",
@@ -46,6 +45,17 @@ class FittedLaw:
     derived_intervals: dict[str, tuple[float, float]] = field(default_factory=dict)
     note: str = ""
     x_symbol: str = ""  # overrides the symbol of a one-variable law's x (t for position)
+    identification: dict[str, Identification] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)  # analysis-specific results (JSON-ready)
+
+    @property
+    def warnings(self) -> tuple[str, ...]:
+        result = getattr(self.law, "result_", None)
+        return () if result is None else tuple(result.warnings)
+
+    def not_identified(self) -> str:
+        """"E, A not identified by this data (...)" or ""."""
+        return not_identified_sentence(self.identification)
 
     @property
     def converged(self) -> bool:
@@ -77,6 +87,10 @@ class FittedLaw:
             label = display_name(name, self.law)
             if name == "X0" and self.x_symbol:
                 label = f"{self.x_symbol}0"
+            known = self.identification.get(name)
+            if known is not None and not known.identified:
+                parts.append(f"{label} not identified")
+                continue
             text = f"{label} = {fmt(values[name])}"
             if name in spans:
                 lo, hi = spans[name]
@@ -96,6 +110,10 @@ class FittedLaw:
             "derived": dict(self.derived),
             "derived_intervals": {k: list(v) for k, v in self.derived_intervals.items()},
             "n_resamples": 0 if self.boot is None else int(self.boot.n_resamples),
+            "bootstrap": None if self.boot is None else self.boot.summary(),
+            "identified": {k: v.to_dict() for k, v in self.identification.items()},
+            "not_identified": self.not_identified(),
+            **self.extra,
         })
         return out
 
@@ -129,13 +147,15 @@ def fit_law(
     seed: int,
     note: str = "",
 ) -> FittedLaw:
-    """Fit `law` to `data` and bootstrap it over runs (`n_resamples` = 0: no intervals)."""
+    """Fit `law` to `data` with a design-keeping bootstrap (`n_resamples` = 0: no intervals),
+    and say which parameters the data identify."""
     law.fit(data, source=label)
     fitted = FittedLaw(key=key, label=label, law=law, data=data, note=note,
                        derived=dict(law.derived()))
-    if n_resamples > 0 and data["run"].nunique() >= MIN_BOOTSTRAP_RUNS:
+    if n_resamples > 0:
         boot = laws.bootstrap(law, data, n_resamples=n_resamples, seed=seed, source=label)
         fitted.boot = boot
         fitted.intervals = boot.intervals(0.95)
         fitted.derived_intervals = boot.derived_intervals(0.95)
+    fitted.identification = identify(law, fitted.intervals or None)
     return fitted

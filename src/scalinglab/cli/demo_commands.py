@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from scalinglab.cli.app import JSON_OPTION, app, console, err_console, note, print_json, user_errors
@@ -22,14 +23,12 @@ def _print_summary(result: Any) -> None:
     console.print(f"Runs: {runs}. Report: [link=file://{Path(data['report']).resolve()}]"
                   f"{data['report']}[/link]")
 
-    fits = Table(title="Fitted laws (95% bootstrap intervals)", title_justify="left")
-    for column in ("law", "parameter", "value", "interval"):
+    fits = Table(title="Fitted laws (95% intervals; parameters the data cannot pin down read "
+                       "\"not identified\")", title_justify="left")
+    for column in ("law", "parameters"):
         fits.add_column(column)
-    for fit in data["fits"]:
-        intervals = fit.get("intervals") or {}
-        for i, (name, value) in enumerate(fit.get("params", {}).items()):
-            fits.add_row(fit.get("label", fit.get("law", "")) if i == 0 else "", name,
-                         f"{value:.4g}", _interval(intervals.get(name)))
+    for label, text in data["param_text"].items():
+        fits.add_row(escape(label), escape(text))
     console.print(fits)
 
     rules = Table(title="Compute-optimal allocation", title_justify="left")
@@ -43,7 +42,11 @@ def _print_summary(result: Any) -> None:
         ])
     console.print(rules)
 
-    console.print(f"[bold]Transformer vs LSTM[/]: {data['transformer_vs_lstm']['summary']}")
+    for key, verdict in data["verdicts"].items():
+        console.print(f"[bold]{escape(key)}[/]: {escape(verdict)}")
+    if data["transformer_vs_lstm"] is not None:
+        console.print(f"[bold]Transformer vs LSTM[/]: "
+                      f"{escape(data['transformer_vs_lstm']['summary'])}")
     bt = data["backtest"]
     verdict = "inside" if bt["inside_interval"] else "OUTSIDE"
     console.print(

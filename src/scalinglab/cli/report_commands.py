@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from scalinglab.cli.app import JSON_OPTION, app, console, note, print_json, user_errors
@@ -37,11 +38,17 @@ def report(
     ),
     seed: int = typer.Option(0, "--seed", help="Seed of the bootstrap resampling."),
     title: str | None = typer.Option(None, "--title", help="Title of the page."),
+    convention: str | None = typer.Option(
+        None, "--convention",
+        help="How N and C are counted: exact, exact-nonembedding, kaplan, 6nd or recorded "
+        "(default: exact-nonembedding for the lab's runs, recorded for other tables).",
+    ),
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Write one self-contained HTML report (figures, fits with intervals) plus PNG/SVG/JSON."""
     from scalinglab import measurements
     from scalinglab.analyses.sources import load_data, load_sweeps
+    from scalinglab.analyses.study import study
     from scalinglab.errors import ScalinglabError
     from scalinglab.measurements import parse_column_map
     from scalinglab.report import build_report
@@ -64,27 +71,22 @@ def report(
         table, drop_highest_loss, source=f"{source} (--drop-highest-loss)")
     if drop_highest_loss:
         note(f"dropped the {drop_highest_loss} rows with the highest loss")
-    summary = build_report(
-        table, out, position_losses=tables.positions, accuracies=tables.accuracies,
-        title=title or f"Scaling-law report: {source}",
-        source=source, n_resamples=n_bootstrap, seed=seed,
-    )
+    result = study(table, n_resamples=n_bootstrap, seed=seed, position_losses=tables.positions,
+                   accuracies=tables.accuracies, convention_name=convention)
+    summary = build_report(result, out, title=title or f"Scaling-law report: {source}",
+                           source=source)
     if as_json:
         print_json(summary.to_dict())
         return
     shown = Table(title=f"{out} ({len(summary.figures)} figures)", show_lines=False)
     for column in ("Fit", "Parameters [95% interval]", "Converged"):
         shown.add_column(column)
-    for fit in summary.fits:
-        intervals = fit.get("intervals", {})
-        params = ", ".join(
-            f"{name} = {value:.4g}"
-            + (f" [{intervals[name][0]:.3g}, {intervals[name][1]:.3g}]" if name in intervals
-               else "")
-            for name, value in fit["params"].items()
-        )
-        shown.add_row(fit["label"], params, "yes" if fit["converged"] else "[red]NO[/]")
+    for fitted in result.laws.values():
+        shown.add_row(escape(fitted.label), escape(fitted.param_text()),
+                      "yes" if fitted.converged else "[red]NO[/]")
     console.print(shown)
+    for key, verdict in result.verdicts.items():
+        console.print(f"[bold]{escape(key)}[/]: {escape(verdict)}")
     for name, reason in summary.skipped.items():
         note(f"figure {name} not shown: {reason}")
     console.print(f"wrote {out} and {summary.files_dir}/")

@@ -25,7 +25,7 @@ do not depend on `n_jobs`. Failed refits (not converged, non-finite) are counted
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -511,3 +511,77 @@ def _tails(level: float) -> tuple[float, float]:
         raise ScalinglabError(f"interval level must be between 0 and 1, got {level}")
     tail = 50.0 * (1.0 - level)
     return tail, 100.0 - tail
+
+
+@dataclass(frozen=True)
+class StatisticBootstrap:
+    """Values of a statistic on design-keeping resamples of a table; failures counted."""
+
+    values: np.ndarray  # (resamples, k); NaN rows where the statistic could not be computed
+    method: str
+    seed: int
+    noise: NoiseModel | None
+
+    @property
+    def n_failed(self) -> int:
+        return int((~np.isfinite(self.values).all(axis=1)).sum())
+
+    def interval(self, level: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
+        lo_q, hi_q = _tails(level)
+        ok = self.values[np.isfinite(self.values).all(axis=1)]
+        if len(ok) < 2:
+            nan = np.full(self.values.shape[1], np.nan)
+            return nan, nan
+        return np.percentile(ok, lo_q, axis=0), np.percentile(ok, hi_q, axis=0)
+
+    def summary(self) -> dict[str, Any]:
+        return {"method": self.method, "seed": self.seed, "n_resamples": len(self.values),
+                "n_failed": self.n_failed,
+                "noise": None if self.noise is None else self.noise.to_dict()}
+
+
+def bootstrap_statistic(
+    table: pd.DataFrame,
+    statistic: Callable[[pd.DataFrame], np.ndarray | Sequence[float]],
+    n_resamples: int,
+    seed: int = 0,
+    method: str = "auto",
+    noise: NoiseModel | None = None,
+    errors: tuple[type[BaseException], ...] = (ScalinglabError, ValueError, ArithmeticError),
+) -> StatisticBootstrap:
+    """`statistic` (a table -> numbers function that prepares its own rows, e.g. an envelope
+    and the allocation through it) on `n_resamples` design-keeping resamples of `table`.
+
+    "parametric" perturbs every row's measured loss by the noise model (a run offset and row
+    noise; `noise` defaults to the seed spread where measured); "seeds" and "cases" draw runs
+    as for a law. A resample where the statistic fails is a NaN row, counted in `n_failed`.
+    """
+    method = choose_method(table, method)
+    rng = np.random.default_rng(seed)
+    log_y = np.log(table["loss"].to_numpy(float))
+    if method == "parametric":
+        if noise is None:
+            noise = seed_noise(table, log_y)
+        if noise is None:
+            raise ScalinglabError(
+                "a parametric bootstrap of this statistic needs a noise model: seed replicates "
+                "in the data, or one measured elsewhere"
+            )
+        draws = parametric_draws(log_y, table["run"], noise, n_resamples, rng)
+        tables = (table.assign(loss=np.exp(d)) for d in draws)
+    else:
+        rows = (case_resamples(table["run"], n_resamples, rng) if method == "cases"
+                else seed_resamples(table, n_resamples, rng))
+        tables = (table.iloc[r].reset_index(drop=True) for r in rows)
+    values = []
+    width = None
+    for resample in tables:
+        try:
+            value = np.atleast_1d(np.asarray(statistic(resample), float))
+            width = value.size
+        except errors:
+            value = None
+        values.append(value)
+    width = width or 1
+    out = np.array([v if v is not None else np.full(width, np.nan) for v in values])
+    return StatisticBootstrap(out, method, seed, noise)

@@ -1,6 +1,6 @@
 """The report's figures, one function each, in the style of the scaling-law papers.
 
-Every function takes the fitted analyses (`ReportFits`, or the parts it needs) and returns a
+Every function takes the fitted analyses (`Study`, or the parts it needs) and returns a
 `FigureResult`: a matplotlib Figure and a one-line caption stating the fitted law with its 95%
 interval, or no figure and the reason it was skipped (published Chinchilla data, for example,
 has no learning curves and no loss by position). Axes are log-log, loss is in nats per token,
@@ -24,17 +24,17 @@ from matplotlib.colors import LogNorm, Normalize
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
-from scalinglab.decide import chinchilla_allocation
-from scalinglab.laws.approaches import DEFAULT_PER_DECADE
-from scalinglab.measurements import finished_rows
-from scalinglab.report.fits import (
+from scalinglab.analyses.study import (
     Allocation,
     EnvelopeFit,
     FittedLaw,
-    ReportFits,
+    Study,
     fmt,
     is_learning_curves,
 )
+from scalinglab.decide import chinchilla_allocation
+from scalinglab.laws.approaches import DEFAULT_PER_DECADE
+from scalinglab.measurements import finished_rows
 
 # Paper style: small serif-free type, thin lines, light grid on log axes.
 STYLE = {
@@ -145,7 +145,7 @@ def _fit_curve(ax: Axes, fitted: FittedLaw, column: str, x: np.ndarray, label: s
         ax.fill_between(x, lo, hi, color=color, alpha=0.15, lw=0, zorder=4)
 
 
-def _reason(fits: ReportFits, key: str, default: str) -> str:
+def _reason(fits: Study, key: str, default: str) -> str:
     return fits.skipped.get(key, default)
 
 
@@ -157,7 +157,7 @@ def _curve_rows(table: pd.DataFrame) -> pd.DataFrame:
 
 
 # --- 1. Learning curves against compute, with the envelope (Kaplan et al. Fig. 1 left) ------
-def learning_curves(fits: ReportFits) -> FigureResult:
+def learning_curves(fits: Study) -> FigureResult:
     name, title = "learning_curves", "Learning curves against compute, with the L(C) envelope"
     table = fits.table
     if not is_learning_curves(table):
@@ -195,21 +195,29 @@ def learning_curves(fits: ReportFits) -> FigureResult:
 
 
 # --- 2-3. L(N) and L(D) ------------------------------------------------------------------------
-def loss_vs_params(fits: ReportFits) -> FigureResult:
+def loss_vs_params(fits: Study) -> FigureResult:
     """Final losses against non-embedding N, coloured by tokens, with L(N) through the best."""
     return _one_variable(fits, "l_n", "loss_vs_params", "L(N): loss against model size",
-                         "params_nonembedding", "Parameters N (non-embedding)",
+                         "params", _n_label(fits),
                          "tokens", "Tokens D", "size")
 
 
-def loss_vs_tokens(fits: ReportFits) -> FigureResult:
+def _n_label(fits: Study) -> str:
+    """The x label of N in the study's convention."""
+    counted = (fits.convention.params_column if fits.convention is not None
+               else "params_nonembedding")
+    return ("Parameters N (non-embedding)" if counted == "params_nonembedding"
+            else "Parameters N (all)")
+
+
+def loss_vs_tokens(fits: Study) -> FigureResult:
     """Losses against tokens, coloured by model size, with L(D) through the best."""
     return _one_variable(fits, "l_d", "loss_vs_tokens", "L(D): loss against training tokens",
                          "tokens", "Tokens D", "params_nonembedding",
                          "Parameters N (non-embedding)", "token count")
 
 
-def _one_variable(fits: ReportFits, key: str, name: str, title: str, x: str, xlabel: str,
+def _one_variable(fits: Study, key: str, name: str, title: str, x: str, xlabel: str,
                   color_by: str, color_label: str, unit: str) -> FigureResult:
     fitted = fits.laws.get(key)
     if fitted is None:
@@ -234,7 +242,7 @@ def _one_variable(fits: ReportFits, key: str, name: str, title: str, x: str, xla
 
 
 # --- 4. IsoFLOP profiles (Hoffmann et al. Fig. 3 left) -----------------------------------------
-def isoflop_profiles(fits: ReportFits) -> FigureResult:
+def isoflop_profiles(fits: Study) -> FigureResult:
     name, title = "isoflop_profiles", "IsoFLOP profiles: loss against size at fixed compute"
     if fits.isoflop is None:
         return skip(name, title, _reason(fits, "isoflop", "no IsoFLOP fit"))
@@ -270,7 +278,7 @@ def isoflop_profiles(fits: ReportFits) -> FigureResult:
 
 
 # --- 5. N_opt(C) and D_opt(C) (Hoffmann et al. Fig. 1, Kaplan et al. Fig. 14) ----------------
-def compute_optimal(fits: ReportFits) -> FigureResult:
+def compute_optimal(fits: Study) -> FigureResult:
     name, title = "compute_optimal", "Compute-optimal model size and tokens"
     approaches: list[tuple[str, Allocation, str]] = []
     if fits.envelope is not None:
@@ -316,7 +324,7 @@ def compute_optimal(fits: ReportFits) -> FigureResult:
 
 
 # --- 6. L(N, D) contours with the compute-optimal frontier (Hoffmann et al. Fig. 4 left) -----
-def lnd_contours(fits: ReportFits) -> FigureResult:
+def lnd_contours(fits: Study) -> FigureResult:
     name, title = "lnd_contours", "L(N, D): iso-loss contours and the compute-optimal frontier"
     fitted = fits.laws.get("l_nd")
     if fitted is None:
@@ -358,7 +366,7 @@ def lnd_contours(fits: ReportFits) -> FigureResult:
 
 
 # --- 7. Loss by token position (Kaplan et al. Fig. 20) -----------------------------------------
-def position_loss(fits: ReportFits) -> FigureResult:
+def position_loss(fits: Study) -> FigureResult:
     name, title = "position_loss", "Loss by position in the context"
     if not fits.positions:
         return skip(name, title, _reason(fits, "positions", "no loss-by-position table"))
@@ -394,7 +402,7 @@ def position_loss(fits: ReportFits) -> FigureResult:
 
 
 # --- 8. Family comparison (transformer vs LSTM, Kaplan et al. Fig. 7) --------------------------
-def family_comparison(fits: ReportFits) -> FigureResult:
+def family_comparison(fits: Study) -> FigureResult:
     name, title = "family_comparison", "Model families: L(C) envelopes and compute multiplier"
     if len(fits.families) < 2:
         return skip(name, title, _reason(fits, "families",
@@ -429,7 +437,7 @@ def _draw_envelope(ax: Axes, envelope: EnvelopeFit, color: str, label: str) -> N
 
 
 # --- 9. Modalities (Henighan et al. 2020 Fig. 1-2) ---------------------------------------------
-def modalities(fits: ReportFits) -> FigureResult:
+def modalities(fits: Study) -> FigureResult:
     name, title = "modalities", "Corpora: L(C) and N_opt(C) for each"
     if len(fits.corpora) < 2:
         return skip(name, title, _reason(fits, "corpora", "fewer than two corpora fitted"))
@@ -460,7 +468,7 @@ def modalities(fits: ReportFits) -> FigureResult:
 
 
 # --- 10. Backtest ------------------------------------------------------------------------------
-def backtest(fits: ReportFits) -> FigureResult:
+def backtest(fits: Study) -> FigureResult:
     name, title = "backtest", "Backtest: fit on small runs, predict the largest"
     frame = fits.backtest
     if frame is None or frame.empty:
@@ -502,7 +510,7 @@ def backtest(fits: ReportFits) -> FigureResult:
 
 
 # --- 11. Fit residuals -------------------------------------------------------------------------
-def residuals(fits: ReportFits) -> FigureResult:
+def residuals(fits: Study) -> FigureResult:
     name, title = "residuals", "Residuals of the L(N, D) fit"
     fitted = fits.laws.get("l_nd")
     if fitted is None:
@@ -529,7 +537,7 @@ def residuals(fits: ReportFits) -> FigureResult:
 
 
 # --- 12. Capabilities (exact match vs size next to loss) ---------------------------------------
-def capabilities(fits: ReportFits) -> FigureResult:
+def capabilities(fits: Study) -> FigureResult:
     name, title = "capabilities", "Capabilities: exact-match accuracy and loss against size"
     result = fits.capabilities
     if result is None:
@@ -562,6 +570,22 @@ FIGURES = (learning_curves, loss_vs_params, loss_vs_tokens, isoflop_profiles, co
            capabilities)
 
 
-def draw_all(fits: ReportFits) -> list[FigureResult]:
-    """Every figure in the report's order (skipped ones included, with their reasons)."""
-    return [draw(fits) for draw in FIGURES]
+# The study's verdicts each figure's caption ends with.
+VERDICT_OF_FIGURE = {"loss_vs_params": ("l_n",), "loss_vs_tokens": ("l_d",),
+                     "isoflop_profiles": ("isoflop",), "compute_optimal": ("allocation",),
+                     "lnd_contours": ("l_nd",), "residuals": ("residuals",),
+                     "learning_curves": ("l_c",), "backtest": ("backtest",)}
+
+
+def draw_all(fits: Study) -> list[FigureResult]:
+    """Every figure in the report's order (skipped ones included, with their reasons); each
+    drawn figure's caption ends with the study's verdict on what it shows."""
+    results = [draw(fits) for draw in FIGURES]
+    for result in results:
+        keys = VERDICT_OF_FIGURE.get(result.name, ())
+        if result.name == "family_comparison":
+            keys = tuple(k for k in fits.verdicts if k.startswith("families:"))
+        said = [fits.verdicts[k] for k in keys if k in fits.verdicts]
+        if result.figure is not None and said:
+            result.caption = f"{result.caption} Verdict: {' '.join(said)}"
+    return results

@@ -24,10 +24,10 @@ matplotlib.use("Agg")  # the report never opens a window
 import pandas as pd  # noqa: E402
 
 from scalinglab import __version__, laws  # noqa: E402
+from scalinglab.analyses.study import Study, fmt  # noqa: E402
 from scalinglab.errors import ScalinglabError  # noqa: E402
 from scalinglab.jsonable import to_jsonable  # noqa: E402
 from scalinglab.report import figures  # noqa: E402
-from scalinglab.report.fits import ReportFits, fit_report, fmt  # noqa: E402
 
 PNG_DPI = 150
 
@@ -43,6 +43,7 @@ class ReportSummary:
     fits: list[dict[str, Any]] = field(default_factory=list)
     allocations: dict[str, dict[str, Any]] = field(default_factory=dict)
     backtest: dict[str, Any] = field(default_factory=dict)
+    study: dict[str, Any] = field(default_factory=dict)  # the whole study, as JSON
 
     def to_dict(self) -> dict[str, Any]:
         return to_jsonable({
@@ -50,30 +51,21 @@ class ReportSummary:
             "files": str(self.files_dir),
             "figures": self.figures,
             "skipped": self.skipped,
-            "fits": self.fits,
-            "allocations": self.allocations,
-            "backtest": self.backtest,
+            **{k: v for k, v in self.study.items() if k not in ("skipped",)},
+            "fits_not_possible": self.study.get("skipped", {}),
         })
 
 
 def build_report(
-    table: pd.DataFrame,
+    fits: Study,
     out_path: str | Path,
-    position_losses: pd.DataFrame | None = None,
     title: str = "Scaling-law report",
     source: str = "",
-    n_resamples: int = 200,
-    seed: int = 0,
-    accuracies: pd.DataFrame | None = None,
-    backtest: pd.DataFrame | None = None,
 ) -> ReportSummary:
-    """Fit, draw and write the report for a measurements table; return what was written.
+    """Draw and write the report of a study (`analyses.study`); return what was written.
 
-    `position_losses` (columns run, position, loss; optionally family, params_nonembedding)
-    adds the loss-by-position figure; `accuracies` (run, name, value, as a store keeps them)
-    the capabilities figure. `n_resamples` bootstrap resamples give every interval. A
-    `backtest` frame made elsewhere (e.g. the demo's, which trains a bigger run; the columns and
-    attrs of `laws.backtest`, plus flops) replaces the report's own held-out-runs backtest.
+    The report fits nothing: every number, interval and verdict comes from `fits`, so the page,
+    the printed summary and the JSON show the same numbers.
     """
     out_path = Path(out_path)
     if out_path.suffix.lower() not in (".html", ".htm"):
@@ -83,13 +75,13 @@ def build_report(
     files_dir = out_path.with_name(out_path.stem + "_files")
     files_dir.mkdir(exist_ok=True)
 
-    fits = fit_report(table, n_resamples=n_resamples, seed=seed, position_losses=position_losses,
-                      accuracies=accuracies, backtest=backtest)
     drawn = figures.draw_all(fits)
+    computed = fits.to_dict()
     summary = ReportSummary(path=out_path, files_dir=files_dir)
-    summary.fits = [f.to_dict() for f in fits.laws.values()]
-    summary.allocations = _allocations(fits)
-    summary.backtest = {k: v for k, v in fits.backtest_info.items() if k != "law"}
+    summary.fits = computed["fits"]
+    summary.allocations = computed["allocations"]
+    summary.backtest = computed["backtest"]
+    summary.study = computed
 
     sections = []
     for number, result in enumerate([r for r in drawn if r.figure is not None], start=1):
@@ -101,12 +93,12 @@ def build_report(
     summary.skipped = {r.name: r.caption for r in drawn if r.figure is None}
     _write_fit_files(fits, files_dir, summary)
 
-    page = _page(title, source, table, fits, summary, sections)
+    page = _page(title, source, fits.full, fits, summary, sections)
     out_path.write_text(page, encoding="utf-8")
     return summary
 
 
-def _allocations(fits: ReportFits) -> dict[str, dict[str, Any]]:
+def _allocations(fits: Study) -> dict[str, dict[str, Any]]:
     out = {}
     if fits.envelope is not None:
         out["envelope"] = fits.envelope.allocation.to_dict()
@@ -115,7 +107,7 @@ def _allocations(fits: ReportFits) -> dict[str, dict[str, Any]]:
     return out
 
 
-def _write_fit_files(fits: ReportFits, files_dir: Path, summary: ReportSummary) -> None:
+def _write_fit_files(fits: Study, files_dir: Path, summary: ReportSummary) -> None:
     """FIT.json per law (with bootstrap samples), and fits.json with the whole summary."""
     for fitted in fits.laws.values():
         stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", fitted.key).strip("_") or "fit"
@@ -154,7 +146,7 @@ def _figure_html(number: int, result: figures.FigureResult, svg: str) -> str:
     )
 
 
-def _fits_table(fits: ReportFits) -> str:
+def _fits_table(fits: Study) -> str:
     """One row per fitted law: formula, parameters with 95% intervals, convergence."""
     rows = []
     for fitted in fits.laws.values():
@@ -193,6 +185,23 @@ def _fits_table(fits: ReportFits) -> str:
         "\n</tbody>\n</table>")
 
 
+def _study_notes(fits: Study) -> str:
+    """The convention, the fit regime and the seed noise, in words."""
+    items = []
+    if fits.convention is not None:
+        items.append(f"Accounting: {html.escape(fits.convention.description)}.")
+    if "regime" in fits.verdicts:
+        items.append(html.escape(fits.verdicts["regime"]))
+    if fits.noise is not None:
+        items.append(f"Seed noise: {html.escape(fits.noise.describe())}.")
+    else:
+        items.append("One seed per configuration: seed-to-seed noise is not measured, and "
+                     "intervals exclude it.")
+    if "allocation" in fits.verdicts:
+        items.append(f"Compute-optimal exponent: {html.escape(fits.verdicts['allocation'])}")
+    return "<ul class=\"notes\">" + "".join(f"<li>{i}</li>" for i in items) + "</ul>"
+
+
 def _data_summary(table: pd.DataFrame, source: str) -> str:
     """One paragraph: how many rows, runs and families, and the ranges of N, D and C."""
     def span(column: str) -> str:
@@ -210,7 +219,7 @@ def _data_summary(table: pd.DataFrame, source: str) -> str:
     return f"<p>{where}{'; '.join(parts)}.</p>"
 
 
-def _group_note(fits: ReportFits) -> str:
+def _group_note(fits: Study) -> str:
     """Which rows the single-group laws describe, when the table holds several groups."""
     if not fits.group:
         return ""
@@ -219,7 +228,7 @@ def _group_note(fits: ReportFits) -> str:
             "runs); the family and corpus comparisons use every run.</p>")
 
 
-def _page(title: str, source: str, table: pd.DataFrame, fits: ReportFits,
+def _page(title: str, source: str, table: pd.DataFrame, fits: Study,
           summary: ReportSummary, sections: list[str]) -> str:
     n_boot = max((f.get("n_resamples", 0) for f in summary.fits), default=0)
     skipped = "".join(
@@ -250,8 +259,11 @@ def _page(title: str, source: str, table: pd.DataFrame, fits: ReportFits,
 {_data_summary(table, source)}
 {_group_note(fits)}
 <p class="meta">scalinglab {html.escape(__version__)}, {when}. Intervals are 95% bootstrap
-percentile intervals over runs ({n_boot} resamples). Figures, fits (FIT.json) and this summary
-as JSON are in <code>{html.escape(summary.files_dir.name)}/</code>.</p>
+intervals from resamples that keep the design ({n_boot} resamples; each fit says how they were
+made). A parameter whose interval is wider than the stated identifiability range reads "not
+identified". Figures, fits (FIT.json) and this summary as JSON are in
+<code>{html.escape(summary.files_dir.name)}/</code>.</p>
+{_study_notes(fits)}
 </header>
 <main>
 <section id="fits">

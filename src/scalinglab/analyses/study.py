@@ -1,9 +1,12 @@
-"""The fits a report shows: each law fitted once, with its bootstrap, on the data it describes.
+"""One analysis step in front of every renderer: `study(table)` computes each number once.
 
-The report never fits anything itself; it calls `scalinglab.laws` and keeps, for every fit, the
-table it was fitted on (so a reader can see which points a law saw), its bootstrap intervals and
-whether it converged. A fit the data cannot support is not an error here: it is recorded in
-`skipped` with the reason, and the figures that needed it say so.
+The report, the demo's printed summary and `--json` only render a `Study`; none of them fits
+anything. A study reads the table in one accounting convention (`conventions`), fits only the
+rows of the regime the laws describe (`regime.fit_regime`: finished, past warmup, past the
+early plateau; the rest listed with reasons), bootstraps every fit with a resample that keeps
+the design, says which parameters the data do not identify, checks residuals for trends, and
+ends each analysis in a verdict in words (`verdicts`). A fit the data cannot support is not an
+error here: it is recorded in `skipped` with the reason, and the figures that needed it say so.
 """
 
 from __future__ import annotations
@@ -28,13 +31,22 @@ from scalinglab.analyses.envelope import (
 from scalinglab.analyses.fitted import FIT_ERRORS, FittedLaw, display_name, fit_law, fmt
 from scalinglab.analyses.modalities import EntropyCheck, entropy_check
 from scalinglab.analyses.positions import ContextGain, fit_positions, position_table
+from scalinglab.conventions import (
+    Convention,
+    default_convention,
+    get_convention,
+    token_cost_for,
+)
 from scalinglab.errors import ScalinglabError
-from scalinglab.measurements import finished_rows
+from scalinglab.jsonable import to_jsonable
+from scalinglab.laws.diagnostics import residual_trends
+from scalinglab.laws.uncertainty import NoiseModel, seed_noise
+from scalinglab.regime import Regime, fit_regime
 
 # The analyses live in `scalinglab.analyses`; the report's figures import them from here too.
 __all__ = ["FIT_ERRORS", "Allocation", "Capabilities", "Comparison", "ContextGain",
-           "EnvelopeFit", "FittedLaw", "ReportFits", "allocation_intervals", "compare_envelopes",
-           "compute_multiplier", "display_name", "fit_envelope", "fit_law", "fit_report", "fmt",
+           "EnvelopeFit", "FittedLaw", "Study", "allocation_intervals", "compare_envelopes",
+           "compute_multiplier", "display_name", "fit_envelope", "fit_law", "study", "fmt",
            "lower_envelope", "position_table"]
 
 # Bins per decade when taking the lowest loss per model size (L(N)) or per token count (L(D)).
@@ -44,7 +56,7 @@ MIN_CURVE_POINTS = 3
 
 
 @dataclass
-class ReportFits:
+class Study:
     """Everything the figures need, fitted once; `skipped` maps a fit's key to why it is absent.
 
     `table` holds the main group's rows (one family on one corpus: a law describes one model
@@ -67,6 +79,35 @@ class ReportFits:
     comparisons: dict[str, Comparison] = field(default_factory=dict)  # family -> vs the first
     markov: EntropyCheck | None = None  # fitted E on markov against the exact loss floor
     capabilities: Capabilities | None = None
+    convention: Convention | None = None
+    regime: Regime | None = None  # which rows of `table` the laws were fitted to, and why
+    noise: NoiseModel | None = None  # seed-to-seed spread, where the data have seeds
+    verdicts: dict[str, str] = field(default_factory=dict)  # analysis key -> verdict in words
+
+    @property
+    def done(self) -> pd.DataFrame:
+        """The rows the laws describe (the regime's rows)."""
+        return self.regime.rows if self.regime is not None else self.table
+
+    def to_dict(self) -> dict[str, Any]:
+        """Every number of the study, JSON-ready (the summary and `--json` print this)."""
+        allocations = {}
+        if self.envelope is not None and self.envelope.allocation is not None:
+            allocations["envelope"] = self.envelope.allocation.to_dict()
+        if self.isoflop is not None:
+            allocations["isoflop"] = self.isoflop.to_dict()
+        return to_jsonable({
+            "group": self.group,
+            "convention": None if self.convention is None else self.convention.to_dict(),
+            "regime": None if self.regime is None else self.regime.to_dict(),
+            "seed_noise": None if self.noise is None else self.noise.to_dict(),
+            "fits": [f.to_dict() for f in self.laws.values()],
+            "allocations": allocations,
+            "comparisons": {k: c.to_dict() for k, c in self.comparisons.items()},
+            "verdicts": dict(self.verdicts),
+            "skipped": dict(self.skipped),
+            "backtest": {k: v for k, v in self.backtest_info.items() if k != "law"},
+        })
 
 
 def main_group(table: pd.DataFrame) -> tuple[pd.DataFrame, str]:
@@ -104,7 +145,7 @@ def frontier(table: pd.DataFrame, x: str, bins_per_decade: int = FRONTIER_BINS_P
     return table.loc[idx.to_numpy()].sort_values(x).reset_index(drop=True)
 
 
-def _attempt(fits: ReportFits, key: str, make: Callable[[], Any]) -> Any:
+def _attempt(fits: Study, key: str, make: Callable[[], Any]) -> Any:
     """Run one fit; on data that cannot support it, record why in `fits.skipped` and go on."""
     try:
         return make()
@@ -114,33 +155,42 @@ def _attempt(fits: ReportFits, key: str, make: Callable[[], Any]) -> Any:
         return None
 
 
-def fit_report(
+def study(
     table: pd.DataFrame,
     n_resamples: int = 200,
     seed: int = 0,
     position_losses: pd.DataFrame | None = None,
     accuracies: pd.DataFrame | None = None,
     backtest: pd.DataFrame | None = None,
-) -> ReportFits:
+    convention_name: str | None = None,
+) -> Study:
     """Fit every law and analysis the report can show for `table` (a measurements table).
+
+    `convention_name` names the accounting convention every fit, envelope and plan uses
+    (default: `conventions.default_convention`).
 
     A given `backtest` frame is shown as is instead of the report's own backtest.
 
     `accuracies` (a store's run, name, value table) or an `accuracy` column in `table` adds
     the capabilities analysis (exact match against size, on arithmetic runs).
     """
-    full = table
+    convention = get_convention(convention_name or default_convention(table))
+    full = convention.view(table)
     table, group = main_group(full)
-    fits = ReportFits(table=table, full=full, group=group)
-    done = finished_rows(table)
-    n_column = "params_nonembedding"
+    regime = fit_regime(table)
+    done = regime.rows
+    fits = Study(table=table, full=full, group=group, convention=convention, regime=regime,
+                 noise=seed_noise(done) if len(done) else None)
+    if done.empty:
+        raise ScalinglabError(f"no rows in the fit regime ({regime.rule})")
+    n_column = "params"  # the convention's N
 
     # L(N) and L(D): saturating power laws through the lowest loss at each size / token count.
     if done[n_column].nunique() >= 4:
         best_n = frontier(done, n_column)
         fitted = _attempt(fits, "l_n", lambda: fit_law(
             "l_n", "L(N)", laws.get_law("saturating", x=n_column), best_n, n_resamples, seed,
-            note="lowest loss reached at each model size"))
+            note="lowest finished loss at each model size"))
         if fitted is not None:
             fits.laws["l_n"] = fitted
     else:
@@ -149,7 +199,7 @@ def fit_report(
         best_d = frontier(done, "tokens")
         fitted = _attempt(fits, "l_d", lambda: fit_law(
             "l_d", "L(D)", laws.get_law("saturating", x="tokens"), best_d, n_resamples, seed,
-            note="lowest loss reached at each token count"))
+            note="lowest finished loss at each token count"))
         if fitted is not None:
             fits.laws["l_d"] = fitted
     else:
@@ -160,14 +210,15 @@ def fit_report(
     if reason is None:
         fitted = _attempt(fits, "l_nd", lambda: fit_law(
             "l_nd", "L(N, D)", laws.get_law("chinchilla"), done, n_resamples, seed,
-            note="every finished model; N total parameters, D tokens (Approach 3)"))
+            note=f"every row of the fit regime; {convention.description} (Approach 3)"))
         if fitted is not None:
             fits.laws["l_nd"] = fitted
+            _attempt(fits, "l_nd allocation", lambda: _approach_3(fits, fitted))
     else:
         fits.skipped["l_nd"] = reason
 
     # L(C) and N_opt(C) from the lower envelope of all rows (Approach 1).
-    envelope = _attempt(fits, "l_c", lambda: fit_envelope("", table, n_resamples, seed))
+    envelope = _attempt(fits, "l_c", lambda: fit_envelope("", done, n_resamples, seed))
     if envelope is not None:
         fits.envelope = envelope
         fits.laws["l_c"] = envelope.loss_law
@@ -201,10 +252,11 @@ def fit_report(
                                                           n_resamples=n_resamples, seed=seed))
     else:
         fits.skipped["capabilities"] = "no accuracies (arithmetic runs report exact match)"
+    fits.verdicts = verdicts(fits)
     return fits
 
 
-def _fit_groups(fits: ReportFits, n_resamples: int, seed: int) -> None:
+def _fit_groups(fits: Study, n_resamples: int, seed: int) -> None:
     """Envelopes per family (on the main corpus) and per corpus (for the main family)."""
     table = fits.full
     corpus = fits.table["corpus"].iloc[0] if "corpus" in table.columns else None
@@ -212,7 +264,8 @@ def _fit_groups(fits: ReportFits, n_resamples: int, seed: int) -> None:
     families = sorted(same_corpus["family"].unique())
     if len(families) >= 2:
         for family in families:
-            rows = same_corpus[same_corpus["family"] == family]
+            rows = fit_regime(same_corpus[same_corpus["family"] == family],
+                              finished_only=False).rows
             fitted = _attempt(fits, f"family {family}",
                               lambda rows=rows, family=family: fit_envelope(
                                   family, rows, n_resamples, seed))
@@ -229,7 +282,8 @@ def _fit_groups(fits: ReportFits, n_resamples: int, seed: int) -> None:
         return
     family = fits.table["family"].iloc[0]
     for name in sorted(table.loc[table["family"] == family, "corpus"].unique()):
-        rows = table[(table["family"] == family) & (table["corpus"] == name)]
+        rows = fit_regime(table[(table["family"] == family) & (table["corpus"] == name)],
+                          finished_only=False).rows
         fitted = _attempt(fits, f"corpus {name}",
                           lambda rows=rows, name=name: fit_envelope(name, rows, n_resamples, seed))
         if fitted is not None:
@@ -252,7 +306,7 @@ def backtest_threshold(done: pd.DataFrame) -> float:
     return float(np.sqrt(below * above))
 
 
-def _backtest(fits: ReportFits, done: pd.DataFrame, n_resamples: int, seed: int) -> None:
+def _backtest(fits: Study, done: pd.DataFrame, n_resamples: int, seed: int) -> None:
     """Fit L(N, D) on the runs below a compute threshold; predict the runs above it."""
     threshold = backtest_threshold(done)
     # Whole runs are held out: x is each run's largest compute, not the row's.
@@ -278,7 +332,7 @@ def _two_variable_reason(table: pd.DataFrame) -> str | None:
     return None
 
 
-def _fit_positions(fits: ReportFits, positions: pd.DataFrame, table: pd.DataFrame,
+def _fit_positions(fits: Study, positions: pd.DataFrame, table: pd.DataFrame,
                    n_resamples: int, seed: int) -> None:
     """L(t) per run and each family's context gain (`analyses.fit_positions`)."""
     result = _attempt(fits, "positions",
@@ -289,3 +343,117 @@ def _fit_positions(fits: ReportFits, positions: pd.DataFrame, table: pd.DataFram
     fits.position_gains = result.families
     for run, reason in result.skipped.items():
         fits.skipped[f"position:{run}"] = reason
+
+
+def _approach_3(fits: Study, fitted: FittedLaw) -> None:
+    """What Approach 3 pins down, in the study's convention: the allocation exponent a (found
+    numerically, since C is not proportional to N D for small models), the loss at the centre
+    of the data, and whether the residuals trend (the form describing the data or not)."""
+    from scalinglab import decide
+
+    law, done = fitted.law, fitted.data
+    try:
+        cost = token_cost_for(fits.convention, fits.table)
+    except ScalinglabError as error:
+        fits.skipped["l_nd allocation"] = str(error)
+        return
+    law.accounting = {"convention": fits.convention.name, **cost.to_dict()}
+    centre_c = float(np.exp(np.mean(np.log(done["flops"]))))
+    centre = {"params": [float(np.exp(np.mean(np.log(done["params"]))))],
+              "tokens": [float(np.exp(np.mean(np.log(done["tokens"]))))]}
+    allocation: dict[str, Any] = {
+        "a": decide.allocation_exponent(law, centre_c, cost), "at_flops": centre_c,
+        "convention": fits.convention.name,
+        "a_closed_form": law.derived().get("n_opt_exponent"),
+    }
+    centre_loss: dict[str, Any] = {"params": centre["params"][0], "tokens": centre["tokens"][0],
+                                   "loss": float(law.predict(centre)[0])}
+    if fitted.boot is not None:
+        lo, hi = fitted.boot.quantity(
+            lambda resampled: decide.allocation_exponent(resampled, centre_c, cost))
+        allocation["interval"] = [float(lo), float(hi)]
+        lo, hi = fitted.boot.predict_interval(centre)
+        centre_loss["interval"] = [float(lo[0]), float(hi[0])]
+    check = residual_trends(law, done, source="L(N, D)")
+    fitted.extra.update(allocation=allocation, centre_loss=centre_loss,
+                        residuals=check.to_dict())
+
+
+def _span_text(value: float, interval: Any) -> str:
+    if interval is None or len(interval) != 2:
+        return fmt(value)
+    return f"{fmt(value)} [{fmt(interval[0])}, {fmt(interval[1])}]"
+
+
+def _exponents(fits: Study) -> dict[str, tuple[float, tuple[float, float] | None]]:
+    """N_opt exponent a of each approach that ran: value and interval (None if none)."""
+    out: dict[str, tuple[float, tuple[float, float] | None]] = {}
+    for name, allocation in (("Approach 1", fits.envelope.allocation if fits.envelope else None),
+                             ("Approach 2", fits.isoflop)):
+        if allocation is not None:
+            out[name] = (allocation.fit.n_exponent, allocation.intervals.get("n_opt_exponent"))
+    l_nd = fits.laws.get("l_nd")
+    if l_nd is not None and "allocation" in l_nd.extra:
+        a = l_nd.extra["allocation"]
+        out["Approach 3"] = (a["a"], tuple(a["interval"]) if "interval" in a else None)
+    return out
+
+
+def allocation_verdict(fits: Study) -> str:
+    """Whether Approaches 1-3 agree on a (N_opt ~ C^a), within their intervals, in words."""
+    found = _exponents(fits)
+    if len(found) < 2:
+        return "fewer than two approaches could estimate a here: nothing to compare"
+    text = "; ".join(f"{name} a = {_span_text(v, i)}" for name, (v, i) in found.items())
+    with_intervals = {k: i for k, (_, i) in found.items() if i is not None}
+    if len(with_intervals) < 2:
+        return f"{text}. Without two intervals, agreement cannot be judged."
+    names = list(with_intervals)
+    apart = [(a, b) for k, a in enumerate(names) for b in names[k + 1:]
+             if with_intervals[a][1] < with_intervals[b][0]
+             or with_intervals[b][1] < with_intervals[a][0]]
+    if not apart:
+        return f"{text}: the approaches agree within their intervals."
+    pairs = ", ".join(f"{a} and {b}" for a, b in apart)
+    return (f"{text}: {pairs} disagree. Approach 1 follows the sizes that happened to be "
+            "trained (its points are the winners of the envelope), Approach 2 the minima of "
+            "the IsoFLOP profiles, Approach 3 assumes E + A/N^α + B/D^β holds over the whole "
+            "range; a residual trend or a parameter not identified in L(N, D) points at it.")
+
+
+def verdicts(fits: Study) -> dict[str, str]:
+    """Each analysis's verdict in one or two sentences (science.md, section 6)."""
+    out = {}
+    for key, fitted in fits.laws.items():
+        unidentified = fitted.not_identified()
+        status = "" if fitted.converged else "The fit did not converge. "
+        warnings = [w for w in fitted.warnings if "bound" not in w and "floor" not in w]
+        text = status + (unidentified + "." if unidentified else
+                         "Every parameter is identified by this data.")
+        if warnings:
+            text += " " + "; ".join(warnings) + "."
+        if fitted.boot is not None and fitted.boot.noise is not None:
+            text += f" Intervals: {fitted.boot.method} bootstrap, {fitted.boot.noise.describe()}."
+            if fitted.boot.n_failed:
+                text += f" {fitted.boot.n_failed} of {fitted.boot.n_resamples} resamples failed."
+        out[key] = text
+    l_nd = fits.laws.get("l_nd")
+    if l_nd is not None and "residuals" in l_nd.extra:
+        out["residuals"] = l_nd.extra["residuals"]["sentence"]
+    out["allocation"] = allocation_verdict(fits)
+    if fits.isoflop is not None:
+        n = getattr(fits.isoflop.fit, "n_budgets", len(fits.isoflop.fit.points))
+        failed = fits.isoflop.resampling.get("n_failed") if fits.isoflop.resampling else None
+        out["isoflop"] = (f"Approach 2 from {n} IsoFLOP budgets" +
+                          (f"; {failed} failed resamples" if failed else "") + ".")
+    elif "isoflop" in fits.skipped:
+        out["isoflop"] = f"No Approach 2 exponent: {fits.skipped['isoflop']}."
+    for family, comparison in fits.comparisons.items():
+        out[f"families:{family}"] = comparison.summary()
+    if fits.backtest_info:
+        info = fits.backtest_info
+        out["backtest"] = f"median absolute relative error {100 * info['median_are']:.2f}%."
+    if fits.regime is not None:
+        out["regime"] = (f"Fitted rows: {len(fits.regime.rows)} of {len(fits.table)} "
+                         f"({fits.regime.rule}).")
+    return out
