@@ -171,6 +171,17 @@ class TokenCost:
                 "family": self.family, "vocab_size": self.vocab_size, "n_ctx": self.n_ctx}
 
 
+def accounting_for(convention: Convention, table: pd.DataFrame | None = None,
+                   **shape: Any) -> dict[str, Any]:
+    """What a fitted law records about its convention (`Law.accounting`): the convention and,
+    where known, the family, vocabulary and context its exact FLOPs per token need."""
+    exact = convention.exact_flops and convention.name != "recorded"
+    found = {**(_shape_settings(table) if table is not None and exact else {}),
+             **{k: v for k, v in shape.items() if v}}
+    return {"convention": convention.name, "exact": exact,
+            "params_column": convention.params_column, **(found if exact else {})}
+
+
 def token_cost_for(convention: Convention, table: pd.DataFrame | None = None,
                    family: str | None = None, vocab_size: int | None = None,
                    n_ctx: int | None = None) -> TokenCost:

@@ -101,8 +101,15 @@ def _minimise_over_log_n(
 def token_cost(law: Any) -> TokenCost:
     """FLOPs per token as a function of the law's N, in the convention it was fitted in."""
     accounting = getattr(law, "accounting", None)
-    if not accounting:
+    if not accounting or not accounting.get("exact"):
         return TokenCost(exact=False)
+    missing = [k for k in ("family", "vocab_size", "n_ctx") if not accounting.get(k)]
+    if missing:
+        raise ScalinglabError(
+            f"this law was fitted in the {accounting.get('convention')} convention (exact FLOPs "
+            f"per token); to plan in it give "
+            f"{', '.join('--' + m.replace('_', '-') for m in missing)}"
+        )
     fields = ("exact", "params_column", "family", "vocab_size", "n_ctx")
     return TokenCost(**{k: accounting[k] for k in fields if k in accounting})
 

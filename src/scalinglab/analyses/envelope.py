@@ -17,6 +17,7 @@ import pandas as pd
 from scalinglab import laws
 from scalinglab.analyses.fitted import FIT_ERRORS, FittedLaw, fit_law, fmt
 from scalinglab.errors import ScalinglabError
+from scalinglab.laws.identifiability import interval_reason
 from scalinglab.laws.uncertainty import NoiseModel, bootstrap_statistic
 
 # L(C) = E + (C0/C)^a has three parameters; four envelope points leave one degree of freedom.
@@ -83,7 +84,9 @@ class Allocation:
             text = f"{label} ∝ C^{fmt(value)}"
             if key in self.intervals:
                 lo, hi = self.intervals[key]
-                text += f" [{fmt(lo)}, {fmt(hi)}]"
+                reason = interval_reason(lo, hi)
+                text = (f"{label} exponent not identified ({reason})" if reason
+                        else f"{text} [{fmt(lo)}, {fmt(hi)}]")
             parts.append(text)
         return ", ".join(parts)
 

@@ -40,6 +40,7 @@ from scalinglab.conventions import (
 from scalinglab.errors import ScalinglabError
 from scalinglab.jsonable import to_jsonable
 from scalinglab.laws.diagnostics import residual_trends
+from scalinglab.laws.identifiability import interval_reason
 from scalinglab.laws.uncertainty import NoiseModel, seed_noise
 from scalinglab.regime import Regime, fit_regime
 
@@ -380,8 +381,13 @@ def _approach_3(fits: Study, fitted: FittedLaw) -> None:
 
 
 def _span_text(value: float, interval: Any) -> str:
+    """`0.5 [0.46, 0.54]`, or "not identified (...)" when the interval is wider than the
+    identifiability range."""
     if interval is None or len(interval) != 2:
         return fmt(value)
+    reason = interval_reason(*interval)
+    if reason:
+        return f"not identified ({reason})"
     return f"{fmt(value)} [{fmt(interval[0])}, {fmt(interval[1])}]"
 
 
@@ -405,9 +411,11 @@ def allocation_verdict(fits: Study) -> str:
     if len(found) < 2:
         return "fewer than two approaches could estimate a here: nothing to compare"
     text = "; ".join(f"{name} a = {_span_text(v, i)}" for name, (v, i) in found.items())
-    with_intervals = {k: i for k, (_, i) in found.items() if i is not None}
+    with_intervals = {k: i for k, (_, i) in found.items()
+                      if i is not None and not interval_reason(*i)}
     if len(with_intervals) < 2:
-        return f"{text}. Without two intervals, agreement cannot be judged."
+        return (f"{text}. Fewer than two approaches pin a down here, so their agreement cannot "
+                "be judged at this scale (more sizes or seeds would).")
     names = list(with_intervals)
     apart = [(a, b) for k, a in enumerate(names) for b in names[k + 1:]
              if with_intervals[a][1] < with_intervals[b][0]

@@ -16,6 +16,15 @@ def _interval(values: Any) -> str:
     return f"[{values[0]:.3g}, {values[1]:.3g}]" if values else ""
 
 
+def _exponent(value: float, interval: Any) -> str:
+    """`0.512 [0.48, 0.55]`, or "not identified" past the identifiability range."""
+    from scalinglab.laws.identifiability import interval_reason
+
+    if interval and interval_reason(*interval):
+        return f"not identified ({interval_reason(*interval)})"
+    return f"{value:.3f} {_interval(interval)}"
+
+
 def _print_summary(result: Any) -> None:
     data = result.to_dict()
     console.rule(f"[bold]scalinglab demo ({data['mode']}) — {data['seconds']:.0f} s")
@@ -37,7 +46,7 @@ def _print_summary(result: Any) -> None:
     for name, allocation in data["allocations"].items():
         spans = allocation.get("intervals", {})
         rules.add_row(*[name] + [
-            f"{allocation[key]:.3f} {_interval(spans.get(key))}"
+            _exponent(allocation[key], spans.get(key))
             for key in ("n_opt_exponent", "d_opt_exponent")
         ])
     console.print(rules)

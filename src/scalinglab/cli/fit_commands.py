@@ -18,7 +18,17 @@ if TYPE_CHECKING:
 DATA_ARGUMENT = typer.Argument(..., help="Measurements table (CSV or Parquet).", show_default=False)
 LAW_OPTION = typer.Option(
     "chinchilla", "--law",
-    help="power, saturating, kaplan-nd, chinchilla or broken-power.",
+    help="power, saturating, kaplan-nd, chinchilla, chinchilla-tied, broken-power, or auto "
+    "(the L(N, D) form that best predicts the largest size from the smaller ones).",
+)
+CONVENTION_OPTION = typer.Option(
+    None, "--convention",
+    help="How N and C are counted: exact, exact-nonembedding, kaplan, 6nd or recorded "
+    "(default: exact-nonembedding for the lab's runs, recorded for other tables).",
+)
+METHOD_OPTION = typer.Option(
+    "auto", "--method",
+    help="Bootstrap resampling: auto, parametric, seeds or cases (docs/uncertainty.md).",
 )
 MAP_OPTION = typer.Option(
     None, "--map", help="Rename a column: --map 'Model Size=params' (repeatable)."
@@ -49,14 +59,27 @@ def fit(
     ),
     seed: int = SEED_OPTION,
     jobs: int = JOBS_OPTION,
+    convention: str | None = CONVENTION_OPTION,
+    method: str = METHOD_OPTION,
+    all_rows: bool = typer.Option(
+        False, "--all-rows",
+        help="Fit every row, not only the fit regime (finished, past warmup and the plateau).",
+    ),
     out: Path | None = typer.Option(None, "--out", help="Write the fit to this FIT.json."),
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Fit a scaling law (summed Huber on log residuals, multi-start), optionally bootstrapped."""
     from scalinglab import laws
+    from scalinglab.conventions import accounting_for, default_convention, get_convention
     from scalinglab.errors import ScalinglabError
 
     table = _read(data, column_map, drop_highest_loss)
+    counted = get_convention(convention or default_convention(table))
+    table = counted.view(table, str(data))
+    if out is not None:
+        _check_writable(out)
+    if not all_rows:
+        table = _regime_rows(table)
     if approach in (1, 2):
         if n_bootstrap:
             raise ScalinglabError("--bootstrap applies to the parametric fit (--approach 3)")
@@ -76,19 +99,32 @@ def fit(
     if approach != 3:
         raise ScalinglabError(f"--approach must be 1, 2 or 3, got {approach}")
 
-    law = _make_law(law_name, x, x_is_threshold=False)
-    _note_rows_per_run(table)
-    law.fit(table, str(data))
+    if all_rows:
+        _note_rows_per_run(table)
+    selection = None
+    if law_name == "auto":
+        if x is not None:
+            raise ScalinglabError("--x applies to one-variable laws, not to --law auto")
+        selection = laws.select_law(table, source=str(data))
+        law = selection.law
+        note(selection.sentence())
+    else:
+        law = _make_law(law_name, x, x_is_threshold=False)
+        law.fit(table, str(data))
+    law.accounting = accounting_for(counted, table)
     boot = None
     if n_bootstrap:
         boot = laws.bootstrap(law, table, n_resamples=n_bootstrap, seed=seed, n_jobs=jobs,
-                              source=str(data))
+                              source=str(data), method=method)
     if out is not None:
         laws.save_fit(out, law, boot)
+    summary = laws.fit_summary(law, boot, with_samples=False)
+    if selection is not None:
+        summary["selection"] = selection.to_dict()
     if as_json:
-        print_json(laws.fit_summary(law, boot, with_samples=False))
+        print_json(summary)
     else:
-        _print_fit(law, boot, data)
+        _print_fit(law, boot, data, summary)
 
 
 @app.command()
@@ -171,6 +207,23 @@ def _make_law(name: str, x: str | None, x_is_threshold: bool) -> Law:
     return law
 
 
+def _regime_rows(table: pd.DataFrame) -> pd.DataFrame:
+    """The rows of the fit regime (`regime.fit_regime`), saying what was left out and why."""
+    from scalinglab.errors import ScalinglabError
+    from scalinglab.regime import fit_regime
+
+    regime = fit_regime(table)
+    if regime.excluded.empty:
+        return table
+    counts = ", ".join(f"{n} {reason}" for reason, n in
+                       regime.excluded["reason"].value_counts().items())
+    note(f"fitting {len(regime.rows)} of {len(table)} rows, the fit regime ({counts} left out; "
+         "--all-rows fits every row)")
+    if regime.rows.empty:
+        raise ScalinglabError(f"no rows in the fit regime: {regime.rule}")
+    return regime.rows
+
+
 def _note_rows_per_run(table: pd.DataFrame) -> None:
     """Say so when learning-curve rows (several per run) all enter the fit."""
     n_runs = table["run"].nunique()
@@ -186,19 +239,27 @@ def _write_json(path: Path, obj: dict[str, Any]) -> None:
     path.write_text(json.dumps(to_jsonable(obj), indent=2) + "\n")
 
 
-def _print_fit(law: Law, boot: Any, data: Path) -> None:
+def _print_fit(law: Law, boot: Any, data: Path, summary: dict[str, Any]) -> None:
+    from rich.markup import escape
+
     result = law.result_
     title = f"{law.name} law fitted to {data.name} ({', '.join(law.inputs)} -> loss)"
-    table = Table(title=f"[bold]{title}", title_justify="left")
+    table = Table(title=f"[bold]{escape(title)}", title_justify="left")
     table.add_column("parameter")
     table.add_column("value", justify="right")
     intervals = boot.intervals() if boot is not None else {}
     derived_intervals = boot.derived_intervals() if boot is not None else {}
+    identified = summary["identified"]
     if boot is not None:
         table.add_column("95% interval", justify="right")
     rows = [(k, v, intervals.get(k)) for k, v in law.params_.items()]
     rows += [(k, v, derived_intervals.get(k)) for k, v in law.derived().items()]
     for name, value, interval in rows:
+        known = identified.get(name, {"identified": True})
+        if not known["identified"]:
+            table.add_row(name, "[yellow]not identified[/]",
+                          *([escape(known["reason"])] if boot is not None else []))
+            continue
         cells = [name, f"{value:.6g}"]
         if boot is not None:
             cells.append(f"{interval[0]:.4g} – {interval[1]:.4g}" if interval else "")
@@ -208,17 +269,32 @@ def _print_fit(law: Law, boot: Any, data: Path) -> None:
     console.print(
         f"objective {result.objective:.6g} (summed Huber, delta 1e-3, on log residuals) · "
         f"{status} · {result.n_starts_at_best}/{result.n_starts} starts reached the best "
-        f"(of {result.n_screened} screened) · {result.n_points} points",
+        f"(of {result.n_screened} screened) · {result.n_points} points · "
+        f"convention {law.accounting.get('convention') if law.accounting else 'as recorded'}",
         highlight=False,
     )
     if not result.converged:
-        console.print(f"[red]optimiser: {result.message}[/]", highlight=False)
+        console.print(f"[red]optimiser: {escape(result.message)}[/]", highlight=False)
+    for warning in result.warnings:
+        console.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False)
     if boot is not None:
+        noise = boot.noise.describe() if boot.noise is not None else "no noise model"
+        failed = (f", [yellow]{boot.n_failed} failed[/]" if boot.n_failed else "")
         console.print(
-            f"bootstrap: {boot.n_resamples} resamples of the runs (seed {boot.seed}), "
-            f"{boot.n_converged} converged",
+            f"bootstrap: {boot.n_resamples} {boot.method} resamples (seed {boot.seed}), "
+            f"{boot.n_converged} converged{failed}; {escape(noise)}",
             highlight=False,
         )
+
+
+def _check_writable(path: Path) -> None:
+    """Refuse an output path that cannot be written before any work starts."""
+    from scalinglab.errors import ScalinglabError
+
+    if path.is_dir():
+        raise ScalinglabError(f"{path}: is a directory; --out takes a file name")
+    if not path.parent.is_dir():
+        raise ScalinglabError(f"{path.parent}: no such directory for --out")
 
 
 def _print_allocation(allocation: Any) -> None:

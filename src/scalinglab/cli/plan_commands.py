@@ -21,6 +21,11 @@ def _quantity_table(
         table.add_column("95% interval", justify="right")
     for key, value in rows.items():
         if isinstance(value, dict):
+            if key == "shape":  # the run to train: its shape, size and tokens
+                value = (f"{value['family']} n_layer={value['n_layer']} "
+                         f"d_model={value['d_model']} n_head={value['n_head']}, "
+                         f"N={value['n_params']:.4g}, D={value['tokens']:.4g}")
+                table.add_row("run to train", value, *([""] if intervals else []))
             continue
         shown = f"{value:.4g}" if isinstance(value, float) else str(value)
         cells = [key, shown]
@@ -51,12 +56,29 @@ def plan(
     price_per_hour: float | None = typer.Option(
         None, "--price-per-hour", help="Price of one GPU-hour, for a cost estimate."
     ),
+    family: str | None = typer.Option(
+        None, "--family", help="transformer or lstm: the shapes whose exact FLOPs a fit counted."
+    ),
+    vocab_size: int | None = typer.Option(
+        None, "--vocab-size", help="Vocabulary of the fitted runs (exact-FLOPs fits)."
+    ),
+    n_ctx: int | None = typer.Option(
+        None, "--n-ctx", help="Context of the fitted runs (exact-FLOPs fits)."
+    ),
     as_json: bool = JSON_OPTION,
 ) -> None:
-    """Compute-optimal model size and tokens for a budget, with the predicted loss."""
+    """Compute-optimal model size and tokens for a budget, with the predicted loss.
+
+    A fit of the lab's own runs plans in its own convention: the run recommended spends exactly
+    --compute in exact FLOPs (weights, attention, output layer) and names its shape.
+    """
     from scalinglab import accounting, decide
 
     law, samples = decide.load_law(law_name, fit_path)
+    given = {"family": family, "vocab_size": vocab_size, "n_ctx": n_ctx}
+    if any(given.values()):
+        law.accounting = {**(law.accounting or {"exact": True}),
+                          **{k: v for k, v in given.items() if v}}
     result = decide.with_intervals(lambda lw: decide.compute_optimal(lw, compute), law, samples)
     result = {"law": law.name if law_name is None else law_name, **result}
     if inference_tokens is not None:

@@ -86,3 +86,9 @@ def not_identified_sentence(identification: Mapping[str, Identification]) -> str
     parts = "; ".join(f"{i.name}: {i.reason}" for i in missing)
     names = ", ".join(i.name for i in missing)
     return f"{names} not identified by this data ({parts})"
+
+
+def interval_reason(lo: float, hi: float, positive: bool = False) -> str:
+    """Why an interval is too wide to print (a scale when `positive`, else an exponent or any
+    derived quantity on a linear scale), or "" when it is within the stated range."""
+    return _interval_reason(positive, lo, hi)

@@ -1,8 +1,10 @@
 """FIT.json: a fitted law (and its bootstrap samples) saved for `plan --fit` and the report.
 
 Keys: law, params, objective, converged, n_points, n_starts, n_starts_at_best, message,
-options; with a bootstrap also `level`, `intervals` {name: [lo, hi]}, `derived_intervals`,
-`n_resamples`, `n_resamples_converged`, `seed` and `bootstrap_params` (one dict per resample).
+warnings, options, accounting (the convention N and C were counted in, for plans), identified
+{name: {identified, reason}} and not_identified (a sentence); with a bootstrap also `level`,
+`intervals` {name: [lo, hi]}, `derived_intervals`, `bootstrap` (method, noise, failed
+resamples), `n_resamples`, `n_resamples_converged`, `seed` and `bootstrap_params`.
 """
 
 from __future__ import annotations
@@ -24,11 +26,17 @@ def fit_summary(
     law: Law, boot: Bootstrap | None = None, level: float = 0.95, with_samples: bool = True
 ) -> dict[str, Any]:
     """The FIT.json object (also what `scalinglab fit --json` prints, minus the samples)."""
+    from scalinglab.laws.identifiability import identify, not_identified_sentence
+
     summary = law.to_dict()
     derived = law.derived()
     if derived:
         summary["derived"] = derived
+    identification = identify(law, boot.intervals(level) if boot is not None else None)
+    summary["identified"] = {k: v.to_dict() for k, v in identification.items()}
+    summary["not_identified"] = not_identified_sentence(identification)
     if boot is not None:
+        summary["bootstrap"] = boot.summary()
         summary["level"] = level
         summary["intervals"] = {k: list(v) for k, v in boot.intervals(level).items()}
         if derived:
