@@ -149,3 +149,33 @@ def test_law_auto_picks_the_form_that_extrapolates() -> None:
     assert "chosen" in selection.sentence() and selection.winner in selection.sentence()
     with pytest.raises(ScalinglabError, match="at least 4 model sizes"):
         laws.select_law(table[table["params"] < 2e4])
+
+
+def test_profile_likelihood_covers_the_truth_on_independent_rows() -> None:
+    from scalinglab.laws.profile import profile_intervals
+
+    rng = np.random.default_rng(4)
+    n = np.repeat(np.geomspace(1e4, 1e6, 8), 6)
+    d = np.tile(np.geomspace(1e6, 1e8, 6), 8)
+    loss = (TRUE["E"] + TRUE["A"] / n ** TRUE["alpha"] + TRUE["B"] / d ** TRUE["beta"]) * np.exp(
+        rng.normal(0, 0.003, n.size))
+    table = pd.DataFrame({"run": np.arange(n.size).astype(str), "params": n, "tokens": d,
+                          "loss": loss})
+    law = laws.get_law("chinchilla").fit(table)
+    intervals = profile_intervals(law, table)
+    for name in ("E", "alpha", "beta"):
+        span = intervals[name]
+        assert span.closed and span.lo < TRUE[name] < span.hi, name
+        assert span.lo < law.params_[name] < span.hi
+
+
+def test_profile_is_too_narrow_when_rows_share_a_seed() -> None:
+    # The rows of one run share its seed offset; the profile takes them as independent, so its
+    # interval for the size exponent is narrower than the parametric bootstrap's.
+    from scalinglab.laws.profile import profile_intervals
+
+    table = _sweep(run_sd=0.01, row_sd=0.002, seeds=3, sizes=6, seed=2)
+    law = laws.get_law("chinchilla").fit(table)
+    profile = profile_intervals(law, table)["alpha"]
+    lo, hi = laws.bootstrap(law, table, n_resamples=60, seed=0).intervals()["alpha"]
+    assert profile.hi - profile.lo < hi - lo

@@ -61,6 +61,10 @@ def fit(
     jobs: int = JOBS_OPTION,
     convention: str | None = CONVENTION_OPTION,
     method: str = METHOD_OPTION,
+    profile: bool = typer.Option(
+        False, "--profile",
+        help="Also print profile-likelihood intervals (rows taken as independent).",
+    ),
     all_rows: bool = typer.Option(
         False, "--all-rows",
         help="Fit every row, not only the fit regime (finished, past warmup and the plateau).",
@@ -121,6 +125,12 @@ def fit(
     summary = laws.fit_summary(law, boot, with_samples=False)
     if selection is not None:
         summary["selection"] = selection.to_dict()
+    if profile:
+        from scalinglab.laws.profile import profile_intervals
+
+        summary["profile_intervals"] = {
+            k: {"lo": v.lo, "hi": v.hi, "closed": v.closed}
+            for k, v in profile_intervals(law, table, source=str(data)).items()}
     if as_json:
         print_json(summary)
     else:
@@ -252,6 +262,7 @@ def _print_fit(law: Law, boot: Any, data: Path, summary: dict[str, Any]) -> None
     identified = summary["identified"]
     if boot is not None:
         table.add_column("95% interval", justify="right")
+    profiled = summary.get("profile_intervals", {})
     rows = [(k, v, intervals.get(k)) for k, v in law.params_.items()]
     rows += [(k, v, derived_intervals.get(k)) for k, v in law.derived().items()]
     for name, value, interval in rows:
@@ -265,6 +276,10 @@ def _print_fit(law: Law, boot: Any, data: Path, summary: dict[str, Any]) -> None
             cells.append(f"{interval[0]:.4g} – {interval[1]:.4g}" if interval else "")
         table.add_row(*cells)
     console.print(table)
+    for name, span in profiled.items():
+        side = "" if span["closed"] else " (open: not identified)"
+        console.print(f"profile likelihood of the least-squares fit, rows independent: "
+                      f"{name} {span['lo']:.4g} – {span['hi']:.4g}{side}", highlight=False)
     status = "[green]converged[/]" if result.converged else "[bold red]NOT CONVERGED[/]"
     console.print(
         f"objective {result.objective:.6g} (summed Huber, delta 1e-3, on log residuals) · "
