@@ -66,7 +66,7 @@ def test_study_json_has_every_number_once(result):
 def test_unidentified_parameters_print_no_interval(result):
     for fitted in result.laws.values():
         text = fitted.param_text()
-        for name, known in fitted.identification.items():
+        for known in fitted.identification.values():
             if not known.identified:
                 assert "not identified" in text
 
