@@ -199,16 +199,17 @@ def predict_backtest(table: pd.DataFrame, mode: DemoMode, seed: int = 0) -> Back
     point = {BACKTEST_PARAMS_COLUMN: [float(n_exact)], "tokens": [tokens]}
     predicted = float(law.predict(point)[0])
     boot = laws.bootstrap(law, train, n_resamples=mode.n_resamples, seed=seed, n_jobs=2)
-    lo, hi = boot.predict_interval(point)
+    lo, hi = boot.predict_interval(point, include_noise=True)
     held_out = done[done[BACKTEST_PARAMS_COLUMN] >= sizes[-mode.held_out_sizes]]
-    held_lo, held_hi = boot.predict_interval(held_out)
+    held_lo, held_hi = boot.predict_interval(held_out, include_noise=True)
     held_out = held_out.assign(predicted=law.predict(held_out), lo=held_lo, hi=held_hi)
     return Backtest(
         fit_max_flops=threshold, flops=flops, params_nonembedding=float(n_exact), tokens=tokens,
         predicted=predicted, lo=float(lo[0]), hi=float(hi[0]),
         shape={"n_layer": shape.n_layer, "d_model": shape.d_model, "n_head": shape.n_head},
         fit={**law.to_dict(), "intervals": {k: list(v) for k, v in boot.intervals().items()},
-             "n_points": len(train), "selection_median_are": scores},
+             "n_points": len(train), "selection_median_are": scores,
+             "selection": selection.sentence(), "bootstrap": boot.summary()},
         held_out=held_out,
     )
 

@@ -65,6 +65,11 @@ def _print_summary(result: Any) -> None:
         f"{_interval(bt['interval'])}, measured {bt['measured']:.4f}, "
         f"error {100 * bt['are']:.2f}% ({verdict} the interval)"
     )
+    fit = bt["fit"]
+    noise = (fit.get("bootstrap") or {}).get("noise") or {}
+    console.print(f"  law: {escape(fit.get('selection', fit.get('law', '')))}; the interval "
+                  f"is for a measured run: {escape(noise.get('text', 'no noise model'))}",
+                  highlight=False)
 
 
 @app.command()

@@ -2,8 +2,11 @@
 
 This is the honest test of a scaling law: its job is to extrapolate. Rows whose `x` (flops by
 default, or params, tokens) is at most `train_max` train the law; every other row is predicted,
-with a bootstrap percentile interval over the training runs, and scored by its absolute relative
-error ARE = |predicted - measured| / measured. The median ARE is the one-number summary.
+with a 95% prediction interval for a measured loss (the law's bootstrap interval widened by the
+noise of one run: seed noise where the training rows measure it, else the residual noise, and
+`attrs["noise"]` says which), and scored by its absolute relative error
+ARE = |predicted - measured| / measured. The median ARE and the fraction of measured losses
+inside their intervals summarise it.
 """
 
 from __future__ import annotations
@@ -32,7 +35,8 @@ def backtest(
     """One row per held-out row: run, x, measured, predicted, lo, hi, are.
 
     `lo`/`hi` are NaN when `n_resamples` is 0. The frame's `attrs` carry the summary:
-    `median_are`, `x`, `train_max`, `n_train`, `n_test`, `level` and `law` (the fit's dict).
+    `median_are`, `inside_fraction`, `x`, `train_max`, `n_train`, `n_test`, `level`, `noise`
+    and `law` (the fit's dict).
     `law` is refitted on the training rows (pass an unfitted or fitted law; it is changed).
     """
     if train_max is None or not np.isfinite(train_max) or train_max <= 0:
@@ -51,9 +55,11 @@ def backtest(
     if n_resamples > 0:
         boot = bootstrap(law, train, n_resamples=n_resamples, seed=seed, n_jobs=n_jobs,
                          source=source)
-        lo, hi = boot.predict_interval(test, level)
+        lo, hi = boot.predict_interval(test, level, include_noise=True)
+        noise = None if boot.noise is None else boot.noise.to_dict()
     else:
         lo = hi = np.full(len(test), np.nan)
+        noise = None
     measured = test["loss"].to_numpy(float)
     rows = pd.DataFrame({
         "run": test["run"].astype(str).to_numpy() if "run" in test else np.arange(len(test)),
@@ -72,5 +78,9 @@ def backtest(
         "n_test": len(test),
         "level": level,
         "law": law.to_dict(),
+        "noise": noise,
+        "inside_fraction": float(np.mean((rows["lo"] <= rows["measured"])
+                                         & (rows["measured"] <= rows["hi"])))
+        if n_resamples > 0 else None,
     })
     return rows
