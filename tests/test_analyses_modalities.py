@@ -6,7 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from scalinglab.analyses import markov_entropy, modalities
+from scalinglab.analyses import EntropyCheck, markov_entropy, modalities
+from scalinglab.analyses.modalities import E_TOLERANCE
 from scalinglab.errors import ScalinglabError
 from synthetic_analyses import curves
 
@@ -56,12 +57,41 @@ def test_markov_fitted_e_holds_the_exact_floor(result) -> None:
     assert check.inside is True, check.text()
     assert "inside" in result.summary()
     assert result.to_dict()["markov"]["inside"] is True
+    # The floor inside the interval is no longer enough: with 0.5% noise on these curves the
+    # fitted E lands 2.5% below the floor, outside E_TOLERANCE, and the wide interval cannot
+    # tell, so the verdict is "not identifiable" (before E_TOLERANCE this passed as "inside").
+    assert not check.within_tolerance and check.verdict == "not identifiable", check.text()
+    assert result.to_dict()["markov"]["verdict"] == "not identifiable"
+
+
+def test_a_well_measured_markov_e_is_reproduced() -> None:
+    _, floor = markov_entropy(n_ctx=N_CTX)
+    table = curves("transformer", corpus="markov", seed=5, noise=0.001,
+                   law={"E": floor}).assign(n_ctx=N_CTX)
+    check = modalities(table, n_resamples=60).markov
+    assert check.inside is True and check.within_tolerance, check.text()
+    assert check.verdict == "reproduced" and check.text().endswith(": reproduced")
+    assert abs(check.relative_error) <= E_TOLERANCE == 0.02
+
+
+@pytest.mark.parametrize("fitted_e, interval, verdict", [
+    (2.10, (2.0, 2.2), "reproduced"),
+    (2.10, (2.0, 2.105), "not reproduced"),  # close, but the floor is outside the interval
+    (2.20, (1.9, 2.3), "not identifiable"),  # inside a wide interval, 4% off
+    (2.12, (np.nan, np.nan), "reproduced"),  # no interval: judged by the tolerance alone
+    (2.20, (np.nan, np.nan), "not reproduced"),
+])
+def test_the_verdict_needs_the_interval_and_the_tolerance(fitted_e, interval, verdict) -> None:
+    check = EntropyCheck(2.10, 2.11, N_CTX, fitted_e, interval, {})
+    assert check.verdict == verdict, check.text()
+    assert check.to_dict()["verdict"] == verdict and check.to_dict()["tolerance"] == E_TOLERANCE
 
 
 def test_a_wrong_entropy_is_caught() -> None:
     table = curves("transformer", corpus="markov", seed=4, law={"E": 1.5}).assign(n_ctx=N_CTX)
     check = modalities(table, n_resamples=60).markov
     assert check.inside is False and "OUTSIDE" in check.text()
+    assert check.verdict == "not reproduced" and not check.within_tolerance
 
 
 def test_bad_inputs_name_the_problem() -> None:
