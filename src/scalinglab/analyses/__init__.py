@@ -6,7 +6,7 @@
     capabilities(table, accuracies)                      # exact match vs size next to loss
 
 Building blocks: `fit_envelope` (L(C) through the lower envelope plus Approach 1, one group's
-trend) and `fit_law` / `FittedLaw` (a law fitted with its bootstrap over runs).
+trend) and `fit_law` / `FittedLaw` (a law fitted with its design-keeping bootstrap).
 """
 
 from scalinglab.analyses.capabilities import Capabilities, capabilities

@@ -1,8 +1,9 @@
-"""A law fitted once, with its bootstrap over runs: the unit every analysis reports.
+"""A law fitted once, with its design-keeping bootstrap: the unit every analysis reports.
 
-`fit_law` fits a `scalinglab.laws` law to the rows it describes and, when there are runs enough,
-bootstraps it over runs; `FittedLaw` keeps the law, those rows, the 95% intervals and the law
-written with the papers' symbols (`L = E + (C0/C)^a`), so a reader sees which points a law saw.
+`fit_law` fits a `scalinglab.laws` law to the rows it describes and bootstraps it with a
+resample that keeps the design; `FittedLaw` keeps the law, those rows, the 95% intervals, which
+parameters are identified, and the law written with the papers' symbols (`L = E + (C0/C)^a`),
+so a reader sees which points a law saw.
 """
 
 from __future__ import annotations

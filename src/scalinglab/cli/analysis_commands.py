@@ -18,7 +18,8 @@ DATA_OPTION = typer.Option(None, "--data", help="A measurements table (CSV or Pa
 SWEEP_OPTION = typer.Option(None, "--sweep", help="A sweep in the results store (repeatable).")
 STORE_OPTION = typer.Option(Path("scalinglab.db"), "--store", help="The results store (SQLite).")
 BOOTSTRAP_OPTION = typer.Option(
-    200, "--bootstrap", help="Bootstrap resamples of the runs for every interval (0: none)."
+    200, "--bootstrap",
+    help="Bootstrap resamples for every interval (0: none; docs/uncertainty.md).",
 )
 SEED_OPTION = typer.Option(0, "--seed", help="Seed of the bootstrap resampling.")
 FAMILY_OPTION = typer.Option(None, "--family", help="Model family (default: transformer).")

@@ -34,7 +34,8 @@ def report(
     ),
     out: Path = typer.Option(Path("report.html"), "-o", "--out", help="The HTML file to write."),
     n_bootstrap: int = typer.Option(
-        200, "--bootstrap", help="Bootstrap resamples of the runs for every interval (0: none)."
+        200, "--bootstrap",
+        help="Bootstrap resamples for every interval (0: none; docs/uncertainty.md).",
     ),
     seed: int = typer.Option(0, "--seed", help="Seed of the bootstrap resampling."),
     title: str | None = typer.Option(None, "--title", help="Title of the page."),
