@@ -18,6 +18,9 @@ What a run does, and where each number comes from:
 - Checkpoints (model, optimizer, step, RNG, measurements so far) in `out_dir`, written when
   `should_stop()` says so and every few minutes; a later call with the same config resumes.
   A NaN/inf loss stops the run with status "diverged".
+- Reproducibility: the run records the torch thread count it used and its device (`threads`,
+  `device`, in result.json and on every measurements row); the same seed, threads, torch and
+  machine give the same loss to 1e-4 (docs/reproducibility.md).
 """
 
 from __future__ import annotations
@@ -186,6 +189,8 @@ class RunResult:
     seconds: float
     corpus_fingerprint: str
     config_hash: str
+    threads: int | None = None  # torch's intra-op thread count during the run
+    device: str | None = None  # "cpu", "cuda:0", ...
     shape: dict[str, int] = field(default_factory=dict)
     info: dict[str, Any] = field(default_factory=dict)
 
@@ -204,6 +209,8 @@ class RunResult:
             "seconds": self.seconds,
             "corpus_fingerprint": self.corpus_fingerprint,
             "config_hash": self.config_hash,
+            "threads": self.threads,
+            "device": self.device,
             **self.shape,
             **self.info,
         }
@@ -440,6 +447,14 @@ def resolve_device(device: str) -> torch.device:
     return torch.device(device)
 
 
+def device_name(device: torch.device) -> str:
+    """The device as recorded with a run: "cpu", or "cuda:<index>" with the index resolved."""
+    if device.type == "cuda":
+        index = device.index if device.index is not None else torch.cuda.current_device()
+        return f"cuda:{index}"
+    return str(device)
+
+
 def train_run(
     cfg: RunConfig,
     out_dir: Path | str | None = None,
@@ -457,7 +472,9 @@ def train_run(
     started = time.perf_counter()
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
+    threads = torch.get_num_threads()
     device = resolve_device(cfg.device)
+    device_label = device_name(device)
     config_hash = cfg.config_hash()
     out = Path(out_dir) if out_dir is not None else None
     if out is not None:
@@ -513,6 +530,8 @@ def train_run(
             "n_ctx": plan.n_ctx,
             "batch_tokens": plan.batch_tokens,
             "config_hash": config_hash,
+            "threads": threads,
+            "device": device_label,
         }
 
     def save_checkpoint(step: int) -> None:
@@ -659,6 +678,8 @@ def train_run(
         seconds=seconds,
         corpus_fingerprint=plan.corpus.fingerprint,
         config_hash=config_hash,
+        threads=threads,
+        device=device_label,
         shape={
             "n_layer": plan.shape.n_layer,
             "d_model": plan.shape.d_model,
@@ -729,9 +750,12 @@ def _load_finished(cfg: RunConfig, out: Path, config_hash: str) -> RunResult | N
     }
     return RunResult(
         config=cfg,
+        threads=summary.get("threads"),
+        device=summary.get("device"),
         measurements=measurements,
         position_losses=pd.read_csv(positions_path) if positions_path.exists() else None,
         shape={k: summary[k] for k in shape_keys if k in summary},
-        info={k: v for k, v in summary.items() if k not in scalar_keys and k not in shape_keys},
+        info={k: v for k, v in summary.items()
+              if k not in scalar_keys and k not in shape_keys and k not in ("threads", "device")},
         **{k: summary[k] for k in scalar_keys},
     )
