@@ -1,7 +1,9 @@
 """The demo's pieces: sweep designs, exact-compute allocation, the backtest prediction."""
 
 import dataclasses
+import html
 import json
+import re
 
 import numpy as np
 import pandas as pd
@@ -118,3 +120,21 @@ def test_quick_demo_runs_the_whole_loop(tmp_path):
     assert result.report.exists() and "<svg" in result.report.read_text()
     assert {"learning_curves", "lnd_contours", "position_loss"} <= set(data["figures"])
     assert data["transformer_vs_lstm"]["multipliers"]
+    # One computation, rendered twice: the report's caption and the summary say the same.
+    page = result.report.read_text()
+    assert data["transformer_vs_lstm"]["summary"].split(";")[0] in html.unescape(page)
+    # No interval wider than the identifiability range is printed, in the summary or the page.
+    for fit in data["fits"]:
+        for name, known in fit["identified"].items():
+            if not known["identified"]:
+                assert f"{_label(name)} not identified" in data["param_text"][fit["label"]]
+    for text in data["param_text"].values():
+        for lo, hi in re.findall(r"\[([-0-9.e]+), ([-0-9.e]+)\]", text):
+            lo, hi = float(lo), float(hi)
+            assert (hi - lo <= 0.5) or (lo > 0 and hi / lo <= 100), text
+    assert data["convention"]["name"] == "exact-nonembedding"
+    assert "regime" in data["verdicts"]
+
+
+def _label(name: str) -> str:
+    return {"alpha": "α", "beta": "β", "X0": ""}.get(name, name)

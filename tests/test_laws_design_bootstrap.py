@@ -100,8 +100,9 @@ def test_failed_resamples_are_counted_not_hidden() -> None:
 def test_basic_interval_reflects_around_the_point() -> None:
     table = _sweep(0.01, 0.003)
     law = laws.get_law("chinchilla").fit(table)
-    pct = laws.bootstrap(law, table, n_resamples=30, seed=0)
-    basic = laws.bootstrap(law, table, n_resamples=30, seed=0, interval="basic")
+    pct = laws.bootstrap(law, table, n_resamples=30, seed=0, interval="percentile")
+    basic = laws.bootstrap(law, table, n_resamples=30, seed=0)
+    assert basic.interval == "basic"  # the parametric default
     lo_p, hi_p = pct.intervals()["alpha"]
     lo_b, hi_b = basic.intervals()["alpha"]
     point = law.params_["alpha"]

@@ -134,7 +134,7 @@ def truth_targets(truth: dict[str, float], design: SyntheticDesign, multiple: fl
 
 def calibrate(truth: dict[str, float], design: SyntheticDesign, noise: NoiseModel,
               n_repeats: int = 200, n_resamples: int = 200, seed: int = 0,
-              method: str = "auto", interval: str = "percentile", multiple: float = 4.0,
+              method: str = "auto", interval: str = "basic", multiple: float = 4.0,
               level: float = 0.95, quantities: Sequence[str] = QUANTITIES) -> Calibration:
     """Fit `n_repeats` synthetic sweeps and record each interval against the truth."""
     cost = TokenCost(exact=True, params_column="params_nonembedding",

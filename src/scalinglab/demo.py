@@ -253,6 +253,19 @@ def train_backtest(backtest: Backtest, runs_dir: Path, batch_tokens: int, seed: 
     return result.measurements
 
 
+def _backtest_progress(display: Any, backtest: Backtest) -> Callable[[dict[str, Any]], None]:
+    """Show the backtest run in the sweep display: its own bar, loss and speed."""
+    name = f"backtest N={backtest.params_nonembedding:.3g} D={backtest.tokens:.3g}"
+    display.begin(backtest.flops, 0.0)
+    display.start("backtest", name, backtest.tokens, backtest.flops)
+
+    def progress(event: dict[str, Any]) -> None:
+        display.progress("backtest", event["tokens"], event.get("val_loss") or event.get("loss"),
+                         event.get("tokens_per_second"), event.get("flops"))
+
+    return progress
+
+
 @dataclass
 class DemoResult:
     """What `run_demo` made: the report, the backtest and the numbers of the summary."""
@@ -310,7 +323,13 @@ def run_demo(
     note(f"backtest: training N={backtest.params_nonembedding:.3g}, D={backtest.tokens:.3g} "
          f"({backtest.flops:.3g} FLOPs, {backtest.flops / backtest.fit_max_flops:.1f}x the "
          f"largest fitted run); predicted loss {backtest.predicted:.4f}")
-    train_backtest(backtest, out / "runs", settings.batch_tokens, seed=seed)
+    if display_factory is None:
+        train_backtest(backtest, out / "runs", settings.batch_tokens, seed=seed)
+    else:
+        with display_factory("backtest run") as display:
+            train_backtest(backtest, out / "runs", settings.batch_tokens, seed=seed,
+                           progress=_backtest_progress(display, backtest))
+            display.finish("backtest", "done", backtest.measured, backtest.flops)
 
     report_path = out / "report.html"
     # One study: the report, the printed summary and demo.json render the same numbers.

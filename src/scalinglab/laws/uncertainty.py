@@ -37,7 +37,7 @@ from scalinglab.laws.base import Law, positive_column
 from scalinglab.laws.fitting import multistart, screen
 
 METHODS = ("auto", "parametric", "seeds", "cases")
-INTERVALS = ("percentile", "basic")
+INTERVALS = ("auto", "percentile", "basic")
 # "auto" resamples cases only with at least this many single-row runs (Chinchilla has 245).
 MIN_CASES = 30
 # Local runs per resample: the full-data optimum, then the best screened grid starts up to this
@@ -396,13 +396,16 @@ def bootstrap(
     starts_per_resample: int = DEFAULT_STARTS_PER_RESAMPLE,
     source: str = "table",
     method: str = "auto",
-    interval: str = "percentile",
+    interval: str = "auto",
     noise: NoiseModel | None = None,
 ) -> Bootstrap:
     """Refit `law` on `n_resamples` design-keeping resamples of `table` (see the module doc).
 
     Fits `law` on the full table first if it is not fitted (the law is not otherwise changed).
-    `noise` overrides the measured noise model of a parametric bootstrap. `n_jobs` > 1 (or -1
+    `noise` overrides the measured noise model of a parametric bootstrap. `interval` "auto" is
+    "basic" for a parametric bootstrap (it corrects the bias of a nonlinear fit's extrapolation;
+    calibrated in docs/benchmarks.md) and "percentile" for resampled runs (Epoch's choice on
+    Chinchilla's 245 runs, where the two agree). `n_jobs` > 1 (or -1
     for all cores) fits chunks of resamples in parallel processes; the result is the same for
     any `n_jobs`.
     """
@@ -419,6 +422,8 @@ def bootstrap(
     if law.params_ is None:
         law.fit(table, source)
     method = choose_method(table, method)
+    if interval == "auto":
+        interval = "basic" if method == "parametric" else "percentile"
     log_x = law.log_inputs(table, source)
     log_y = np.log(positive_column(table, "loss", source))
     rng = np.random.default_rng(seed)
