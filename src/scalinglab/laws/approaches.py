@@ -51,8 +51,6 @@ MIN_WINDOW_SIZES = 5
 MIN_SIZES_PER_BUDGET = 3
 MIN_ISOFLOP_BUDGETS = 3  # two points always lie on a power law: no exponent from fewer than 3
 BUDGET_COLUMNS = ["flops", "n_sizes", "n_rows", "interior", "reason"]
-# Bins per decade that report/figures.py draws the profiles by; grouping uses isoflop_budgets.
-DEFAULT_PER_DECADE = 10
 
 
 @dataclass

@@ -33,7 +33,7 @@ from scalinglab.analyses.study import (
     is_learning_curves,
 )
 from scalinglab.decide import chinchilla_allocation
-from scalinglab.laws.approaches import DEFAULT_PER_DECADE
+from scalinglab.laws.approaches import isoflop_budgets
 from scalinglab.measurements import finished_rows
 
 # Paper style: small serif-free type, thin lines, light grid on log axes.
@@ -247,25 +247,28 @@ def isoflop_profiles(fits: Study) -> FigureResult:
     if fits.isoflop is None:
         return skip(name, title, _reason(fits, "isoflop", "no IsoFLOP fit"))
     allocation: Allocation = fits.isoflop
-    done = finished_rows(fits.table)
-    budget = np.round(np.log10(done["flops"]) * DEFAULT_PER_DECADE) / DEFAULT_PER_DECADE
+    done = fits.done
+    # The budgets exactly as Approach 2 formed them (equal compute, never a rounded grid).
+    budget, _ = isoflop_budgets(done, flops_column=allocation.fit.flops_column)
     minima = allocation.fit.points
     with paper_style():
         figure, (ax,) = _figure()
-        norm = _log_norm(10.0 ** budget)
+        norm = _log_norm(done["flops"])
         cmap = colormaps["plasma"]
-        for key, rows in done.groupby(budget):
-            color = cmap(norm(10.0**key))
-            match = minima[np.isclose(np.log10(minima["flops"]), key,
-                                      atol=0.5 / DEFAULT_PER_DECADE)]
+        for _, rows in done[budget >= 0].groupby(budget[budget >= 0]):
+            compute = float(np.exp(np.mean(np.log(rows["flops"]))))
+            color = cmap(norm(compute))
+            match = minima[np.isclose(minima["flops"], compute, rtol=0.05)]
             ax.scatter(rows["params"], rows["loss"], s=10, color=color,
                        alpha=0.9 if len(match) else 0.25, lw=0)
             if match.empty:
                 continue
+            # The parabola Approach 2 fitted near the minimum, over the sizes it used.
+            vertex = match.iloc[0]
             log_n = np.log(rows["params"].to_numpy(float))
-            coef = np.polyfit(log_n, rows["loss"].to_numpy(float), 2)
             grid = np.linspace(log_n.min(), log_n.max(), 100)
-            ax.plot(np.exp(grid), np.polyval(coef, grid), color=color, lw=1.0)
+            curve = vertex["loss"] + vertex["curvature"] * (grid - np.log(vertex["params"])) ** 2
+            ax.plot(np.exp(grid), curve, color=color, lw=1.0)
         ax.scatter(minima["params"], minima["loss"], marker="*", s=70, color="black",
                    zorder=6, label="minimum of each parabola")
         _log_axes(ax, "Parameters N")
