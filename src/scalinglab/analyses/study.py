@@ -33,6 +33,7 @@ from scalinglab.analyses.modalities import EntropyCheck, entropy_check
 from scalinglab.analyses.positions import ContextGain, fit_positions, position_table
 from scalinglab.conventions import (
     Convention,
+    TokenCost,
     default_convention,
     get_convention,
     token_cost_for,
@@ -83,6 +84,7 @@ class Study:
     convention: Convention | None = None
     regime: Regime | None = None  # which rows of `table` the laws were fitted to, and why
     noise: NoiseModel | None = None  # seed-to-seed spread, where the data have seeds
+    cost: TokenCost | None = None  # FLOPs per token of the law's N, in the study's convention
     verdicts: dict[str, str] = field(default_factory=dict)  # analysis key -> verdict in words
 
     @property
@@ -359,7 +361,17 @@ def _approach_3(fits: Study, fitted: FittedLaw) -> None:
         fits.skipped["l_nd allocation"] = str(error)
         return
     law.accounting = {"convention": fits.convention.name, **cost.to_dict()}
+    fits.cost = cost
     centre_c = float(np.exp(np.mean(np.log(done["flops"]))))
+    # N_opt(C) along the data's compute range (x3 either side), for the figures to draw.
+    grid = np.geomspace(done["flops"].min() / 3.0, done["flops"].max() * 3.0, 40)
+    frontier = []
+    for compute in grid:
+        try:
+            best = decide.compute_optimal(law, float(compute), cost)
+        except ScalinglabError:
+            continue
+        frontier.append({k: best[k] for k in ("compute", "n_params", "tokens", "loss")})
     centre = {"params": [float(np.exp(np.mean(np.log(done["params"]))))],
               "tokens": [float(np.exp(np.mean(np.log(done["tokens"]))))]}
     allocation: dict[str, Any] = {
@@ -377,7 +389,7 @@ def _approach_3(fits: Study, fitted: FittedLaw) -> None:
         centre_loss["interval"] = [float(lo[0]), float(hi[0])]
     check = residual_trends(law, done, source="L(N, D)")
     fitted.extra.update(allocation=allocation, centre_loss=centre_loss,
-                        residuals=check.to_dict())
+                        residuals=check.to_dict(), frontier=frontier)
 
 
 def _span_text(value: float, interval: Any) -> str:

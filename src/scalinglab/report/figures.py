@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
 import matplotlib
 import numpy as np
@@ -32,8 +33,8 @@ from scalinglab.analyses.study import (
     fmt,
     is_learning_curves,
 )
-from scalinglab.decide import chinchilla_allocation
 from scalinglab.laws.approaches import isoflop_budgets
+from scalinglab.laws.identifiability import interval_reason
 from scalinglab.measurements import finished_rows
 
 # Paper style: small serif-free type, thin lines, light grid on log axes.
@@ -281,6 +282,17 @@ def isoflop_profiles(fits: Study) -> FigureResult:
 
 
 # --- 5. N_opt(C) and D_opt(C) (Hoffmann et al. Fig. 1, Kaplan et al. Fig. 14) ----------------
+def _exponent_text(allocation: dict[str, Any]) -> str:
+    """Approach 3's a with its interval, or "not identified" past the stated range."""
+    interval = allocation.get("interval")
+    if interval is None:
+        return fmt(allocation["a"])
+    reason = interval_reason(*interval)
+    if reason:
+        return "not identified"
+    return f"{fmt(allocation['a'])} [{fmt(interval[0])}, {fmt(interval[1])}]"
+
+
 def compute_optimal(fits: Study) -> FigureResult:
     name, title = "compute_optimal", "Compute-optimal model size and tokens"
     approaches: list[tuple[str, Allocation, str]] = []
@@ -308,16 +320,16 @@ def compute_optimal(fits: Study) -> FigureResult:
             ax_d.plot(grid, allocation.fit.d_opt(grid), color=color,
                       label=f"{label}: b = {fmt(allocation.fit.d_exponent)}")
             captions.append(f"{label} {allocation.text()}")
-        if chinchilla is not None:
-            n_opt, d_opt = np.array([chinchilla_allocation(chinchilla.law.params_, c)
-                                     for c in grid]).T
-            a = chinchilla.derived.get("n_opt_exponent", np.nan)
-            ax_n.plot(grid, n_opt, color="black", ls="--", label=f"Approach 3 (L(N, D)): "
-                                                                f"a = {fmt(a)}")
-            ax_d.plot(grid, d_opt, color="black", ls="--",
-                      label=f"Approach 3 (L(N, D)): b = {fmt(1 - a)}")
-            captions.append("Approach 3 " + chinchilla.param_text(["n_opt_exponent",
-                                                                    "d_opt_exponent"]))
+        frontier = pd.DataFrame(chinchilla.extra.get("frontier", [])) if chinchilla else None
+        if frontier is not None and not frontier.empty:
+            allocation = chinchilla.extra["allocation"]
+            text = _exponent_text(allocation)
+            ax_n.plot(frontier["compute"], frontier["n_params"], color="black", ls="--",
+                      label=f"Approach 3 (L(N, D)): a = {text}")
+            ax_d.plot(frontier["compute"], frontier["tokens"], color="black", ls="--",
+                      label="Approach 3 (L(N, D))")
+            captions.append(f"Approach 3 a = {text} at {fmt(allocation['at_flops'])} FLOPs, "
+                            "in the study's convention")
         _log_axes(ax_n, COMPUTE_LABEL, "Compute-optimal parameters N_opt")
         _log_axes(ax_d, COMPUTE_LABEL, "Compute-optimal tokens D_opt")
         ax_n.legend(loc="upper left")
@@ -333,12 +345,18 @@ def lnd_contours(fits: Study) -> FigureResult:
     if fitted is None:
         return skip(name, title, _reason(fits, "l_nd", "no L(N, D) fit"))
     done = fitted.data
+    frontier = pd.DataFrame(fitted.extra.get("frontier", []))
+    if frontier.empty or fits.cost is None:
+        return skip(name, title, _reason(fits, "l_nd allocation", "no compute-optimal frontier"))
     c_grid = _grid(done["flops"].min(), done["flops"].max(), 160, pad=3.0)
     n_grid = _grid(done["params"].min(), done["params"].max(), 160, pad=3.0)
     cc, nn = np.meshgrid(c_grid, n_grid)
-    loss = fitted.law.predict({"params": nn.ravel(), "tokens": (cc / (6.0 * nn)).ravel()})
-    loss = loss.reshape(cc.shape)
-    frontier = np.array([chinchilla_allocation(fitted.law.params_, c)[0] for c in c_grid])
+    # D that spends C at each N, counted as the study counts compute.
+    with np.errstate(invalid="ignore"):
+        tokens = cc / fits.cost.flops_per_token(nn)
+        loss = np.full(cc.shape, np.nan)
+        ok = np.isfinite(tokens) & (tokens > 0)
+        loss[ok] = fitted.law.predict({"params": nn[ok], "tokens": tokens[ok]})
     with paper_style():
         figure, (ax,) = _figure()
         measured_lo = float(done["loss"].min())
@@ -352,9 +370,9 @@ def lnd_contours(fits: Study) -> FigureResult:
         ax.clabel(lines, fmt=lambda v: f"{v:.2f}", fontsize=6.5)
         ax.scatter(done["flops"], done["params"], c=done["loss"], cmap="viridis_r", norm=norm,
                    s=10, edgecolors="white", linewidths=0.4, zorder=5, label="runs")
-        a = fitted.derived.get("n_opt_exponent", np.nan)
-        ax.plot(c_grid, frontier, color=FIT_COLOR, lw=1.6,
-                label=f"compute-optimal frontier, N_opt ∝ C^{fmt(a)}")
+        ax.plot(frontier["compute"], frontier["n_params"], color=FIT_COLOR, lw=1.6,
+                label=f"compute-optimal frontier (a = "
+                      f"{_exponent_text(fitted.extra['allocation'])})")
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_xlim(c_grid[0], c_grid[-1])
@@ -363,8 +381,9 @@ def lnd_contours(fits: Study) -> FigureResult:
         ax.set_ylabel("Parameters N")
         ax.legend(loc="upper left")
         _colorbar(figure, ax, norm, "Predicted loss (nats/token)", cmap="viridis_r")
-    caption = (f"{fitted.formula()} with D = C/(6N), fitted to {len(done)} finished models: "
-               f"{fitted.param_text(['E', 'A', 'B', 'alpha', 'beta', 'n_opt_exponent'])}.")
+    caption = (f"{fitted.formula()} with D = C / (FLOPs per token of N) in the study's "
+               f"convention, fitted to {len(done)} finished models: "
+               f"{fitted.param_text(['E', 'A', 'B', 'alpha', 'beta'])}.")
     return FigureResult(name, title, figure, caption)
 
 
