@@ -51,8 +51,13 @@ def test_token_cost_reads_family_vocabulary_and_context_from_the_runs() -> None:
     counts = transformer_params(shape.n_layer, shape.d_model, 256, 128)
     expected = transformer_flops_per_token(shape.n_layer, shape.d_model, 256, 128)
     assert float(cost.flops_per_token(counts.total)) == pytest.approx(expected, rel=1e-9)
+    # Shapes unknown: FLOPs per token as the runs measured them, interpolated by size.
+    measured = token_cost_for(get_convention("exact"), _runs().drop(columns=["d_model"]))
+    assert measured.measured and float(measured.flops_per_token(counts.total)) == pytest.approx(
+        expected, rel=1e-9)
+    assert float(measured.flops_per_token(1e9)) > 0  # carried on beyond the sizes measured
     with pytest.raises(ScalinglabError, match="--vocab-size"):
-        token_cost_for(get_convention("exact"), _runs().drop(columns=["d_model"]))
+        token_cost_for(get_convention("exact"), _runs().drop(columns=["d_model", "flops"]))
     assert not token_cost_for(get_convention("kaplan"), _runs()).exact
 
 

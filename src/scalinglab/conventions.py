@@ -116,14 +116,31 @@ class TokenCost:
     vocab_size: int = 256
     n_ctx: int = 128
     ladder: tuple[float, float] = field(default=(1e2, 1e11), repr=False)
+    # Measured (N, FLOPs per token) of a table's runs, when their shapes are not known.
+    measured: tuple[tuple[float, float], ...] = ()
 
     def flops_per_token(self, n: float | np.ndarray) -> np.ndarray:
         n = np.asarray(n, float)
         if not self.exact:
             return 6.0 * n
+        if self.measured:
+            return self._measured_per_token(n)
         counts, per_token = self._table[0], self._table[1]
         return np.exp(np.interp(np.log(n), np.log(counts), np.log(per_token),
                                 left=np.nan, right=np.nan))
+
+    def _measured_per_token(self, n: np.ndarray) -> np.ndarray:
+        """Log-log interpolation between the runs' sizes; beyond them, the end segments'
+        slopes carried on (one size: proportional to N)."""
+        log_n = np.log([p[0] for p in self.measured])
+        log_f = np.log([p[1] for p in self.measured])
+        x = np.log(n)
+        if len(log_n) == 1:
+            return np.exp(log_f[0] + x - log_n[0])
+        inside = np.interp(x, log_n, log_f)
+        low = log_f[0] + (x - log_n[0]) * (log_f[1] - log_f[0]) / (log_n[1] - log_n[0])
+        high = log_f[-1] + (x - log_n[-1]) * (log_f[-1] - log_f[-2]) / (log_n[-1] - log_n[-2])
+        return np.exp(np.where(x < log_n[0], low, np.where(x > log_n[-1], high, inside)))
 
     def nearest_shape(self, n: float) -> tuple[Any, float, float]:
         """The family's ladder shape whose N (in this convention) is closest to `n` in log,
@@ -133,7 +150,7 @@ class TokenCost:
         return shapes[i], float(counts[i]), float(per_token[i])
 
     def covers(self, n: float) -> bool:
-        if not self.exact:
+        if not self.exact or self.measured:
             return n > 0
         counts = self._table[0]
         return bool(counts[0] <= n <= counts[-1])
@@ -167,6 +184,9 @@ class TokenCost:
                 [r[2] for r in kept])
 
     def to_dict(self) -> dict[str, Any]:
+        if self.measured:
+            return {"exact": self.exact, "params_column": self.params_column,
+                    "measured": [list(p) for p in self.measured]}
         return {"exact": self.exact, "params_column": self.params_column,
                 "family": self.family, "vocab_size": self.vocab_size, "n_ctx": self.n_ctx}
 
@@ -178,6 +198,11 @@ def accounting_for(convention: Convention, table: pd.DataFrame | None = None,
     exact = convention.exact_flops and convention.name != "recorded"
     found = {**(_shape_settings(table) if table is not None and exact else {}),
              **{k: v for k, v in shape.items() if v}}
+    if exact and table is not None and not {"family", "vocab_size", "n_ctx"} <= set(found):
+        try:
+            found = token_cost_for(convention, table).to_dict()
+        except ScalinglabError:
+            pass
     return {"convention": convention.name, "exact": exact,
             "params_column": convention.params_column, **(found if exact else {})}
 
@@ -195,6 +220,15 @@ def token_cost_for(convention: Convention, table: pd.DataFrame | None = None,
     n_ctx = n_ctx or found.get("n_ctx")
     missing = [k for k, v in (("family", family), ("vocab_size", vocab_size), ("n_ctx", n_ctx))
                if not v]
+    if missing and table is not None and {"flops", "tokens"} <= set(table.columns):
+        # Shapes unknown: FLOPs per token as the runs measured them, by size.
+        n = table[convention.params_column if convention.params_column in table.columns
+                  else "params"].astype(float)
+        per_token = (table["flops_exact" if "flops_exact" in table.columns else "flops"]
+                     .astype(float) / table["tokens"].astype(float))
+        by_size = per_token.groupby(n).median().sort_index()
+        return TokenCost(exact=True, params_column=convention.params_column,
+                         measured=tuple((float(k), float(v)) for k, v in by_size.items()))
     if missing:
         raise ScalinglabError(
             f"the {convention.name} convention plans with the model family's exact FLOPs per "

@@ -103,6 +103,9 @@ def token_cost(law: Any) -> TokenCost:
     accounting = getattr(law, "accounting", None)
     if not accounting or not accounting.get("exact"):
         return TokenCost(exact=False)
+    if accounting.get("measured"):
+        return TokenCost(exact=True, params_column=accounting.get("params_column", "params"),
+                         measured=tuple(tuple(p) for p in accounting["measured"]))
     missing = [k for k in ("family", "vocab_size", "n_ctx") if not accounting.get(k)]
     if missing:
         raise ScalinglabError(
@@ -158,7 +161,7 @@ def compute_optimal(law: Any, compute: float, cost: TokenCost | None = None,
         "flops_per_token": per_token,
         "flops": per_token * d_opt,
     }
-    if cost.exact:
+    if cost.exact and not cost.measured:
         shape, n_shape, per_token_shape = cost.nearest_shape(n_opt)
         tokens = compute / per_token_shape
         result["shape"] = {
