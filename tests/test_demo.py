@@ -138,3 +138,13 @@ def test_quick_demo_runs_the_whole_loop(tmp_path):
 
 def _label(name: str) -> str:
     return {"alpha": "α", "beta": "β", "X0": ""}.get(name, name)
+
+
+def test_standard_demo_measures_seed_noise_at_its_smallest_sizes():
+    mode = demo.MODES["standard"]
+    designs = demo.demo_designs(mode, seed=1)
+    assert len(designs) == 3
+    extra = designs[2].runs()
+    assert {r.config["seed"] for r in extra} == {1001, 2001}  # never the fresh seeds 1-3
+    sizes = {r.config["params"] for r in extra}
+    assert len(sizes) == mode.replicated and all(s in mode.transformer_sizes for s in sizes)

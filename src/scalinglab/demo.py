@@ -61,6 +61,15 @@ class DemoMode:
     held_out_sizes: int  # the largest transformer sizes the backtest's fit does not see
     backtest_multiple: float  # the backtest run's compute / the largest fitted run's compute
     n_resamples: int
+    # The smallest `replicated` transformer sizes also run with `extra_seeds` more seeds, so
+    # seed noise is measured from the demo's own runs (and enters every interval).
+    replicated: int = 0
+    extra_seeds: int = 0
+
+    def seeds_of(self, seed: int) -> list[int]:
+        """The extra seeds of a demo run with `seed` (apart from the fresh seeds 1-3 that
+        test the demo's backtest)."""
+        return [1000 * (k + 1) + seed for k in range(self.extra_seeds)]
 
 
 # Why this design (measured on stdlib; docs/demo.md has the numbers):
@@ -79,10 +88,11 @@ MODES = {
                       (6720, 21312, 66560), 3e5, 512, 1, 4.0, 100),
     "standard": DemoMode("standard", (3120, 12384, 27792, 55536, 98624, 154000), 6e6,
                          (0.25, 0.375, 0.5, 0.75), (6720, 21312, 66560, 125312), 2e6, 1024, 1,
-                         4.0, 400),
+                         4.0, 200, replicated=3, extra_seeds=2),
     "full": DemoMode("full", (3120, 12384, 27792, 55536, 98624, 154000, 230960, 332448,
                               452368), 2e7, (0.25, 0.375, 0.5, 0.75),
-                     (6720, 21312, 66560, 125312, 224672), 1e7, 2048, 3, 10.0, 1000),
+                     (6720, 21312, 66560, 125312, 224672), 1e7, 2048, 3, 10.0, 400,
+                     replicated=3, extra_seeds=2),
 }
 
 
@@ -136,7 +146,8 @@ class Backtest:
 
 
 def demo_designs(mode: DemoMode, corpus: str = "stdlib", seed: int = 0) -> list[Any]:
-    """The sweep designs of a demo: one `curves` design per family, all runs with `seed`."""
+    """The sweep designs of a demo: one `curves` design per family, all runs with `seed`, and
+    the extra seeds of the smallest transformer sizes (`DemoMode.replicated`)."""
     from scalinglab.sweep.design import parse_design
 
     designs = []
@@ -153,6 +164,18 @@ def demo_designs(mode: DemoMode, corpus: str = "stdlib", seed: int = 0) -> list[
             "params": list(sizes),
             "tokens": tokens,
             "cooldowns": list(cooldowns),
+            "overrides": {"batch_tokens": mode.batch_tokens},
+        }, source=f"demo {mode.name}"))
+    if mode.replicated and mode.extra_seeds:
+        designs.append(parse_design({
+            "name": f"demo-{mode.name}-seeds" + (f"-s{seed}" if seed else ""),
+            "kind": "curves",
+            "corpus": corpus,
+            "families": ["transformer"],
+            "seeds": mode.seeds_of(seed),
+            "params": list(mode.transformer_sizes[: mode.replicated]),
+            "tokens": mode.tokens,
+            "cooldowns": list(mode.cooldowns),
             "overrides": {"batch_tokens": mode.batch_tokens},
         }, source=f"demo {mode.name}"))
     return designs
