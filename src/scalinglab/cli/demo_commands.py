@@ -6,9 +6,19 @@ from pathlib import Path
 from typing import Any
 
 import typer
+from rich.style import Style
 from rich.table import Table
 
-from scalinglab.cli.app import JSON_OPTION, app, console, err_console, note, print_json, user_errors
+from scalinglab.cli.app import (
+    JSON_OPTION,
+    app,
+    console,
+    err_console,
+    note,
+    print_json,
+    styled,
+    user_errors,
+)
 
 
 def _interval(values: Any) -> str:
@@ -17,10 +27,10 @@ def _interval(values: Any) -> str:
 
 def _print_summary(result: Any) -> None:
     data = result.to_dict()
-    console.rule(f"[bold]scalinglab demo ({data['mode']}) — {data['seconds']:.0f} s")
+    console.rule(styled((f"scalinglab demo ({data['mode']}) — {data['seconds']:.0f} s", "bold")))
     runs = ", ".join(f"{n} {family}" for family, n in data["runs"].items())
-    console.print(f"Runs: {runs}. Report: [link=file://{Path(data['report']).resolve()}]"
-                  f"{data['report']}[/link]")
+    link = Style(link=f"file://{Path(data['report']).resolve()}")
+    console.print(styled(f"Runs: {runs}. Report: ", (str(data["report"]), link)))
 
     fits = Table(title="Fitted laws (95% bootstrap intervals)", title_justify="left")
     for column in ("law", "parameter", "value", "interval"):
@@ -43,16 +53,18 @@ def _print_summary(result: Any) -> None:
         ])
     console.print(rules)
 
-    console.print(f"[bold]Transformer vs LSTM[/]: {data['transformer_vs_lstm']['summary']}")
+    console.print(styled(("Transformer vs LSTM", "bold"),
+                         f": {data['transformer_vs_lstm']['summary']}"))
     bt = data["backtest"]
     verdict = "inside" if bt["inside_interval"] else "OUTSIDE"
-    console.print(
-        f"[bold]Backtest[/]: fitted below {bt['fit_max_flops']:.3g} FLOPs, trained "
+    console.print(styled(
+        ("Backtest", "bold"),
+        f": fitted below {bt['fit_max_flops']:.3g} FLOPs, trained "
         f"N={bt['params_nonembedding']:.3g} on D={bt['tokens']:.3g} tokens "
         f"({bt['compute_multiple']:.1f}x the compute): predicted {bt['predicted']:.4f} "
         f"{_interval(bt['interval'])}, measured {bt['measured']:.4f}, "
-        f"error {100 * bt['are']:.2f}% ({verdict} the interval)"
-    )
+        f"error {100 * bt['are']:.2f}% ({verdict} the interval)",
+    ))
 
 
 @app.command()

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 import typer
 from rich.table import Table
 
-from scalinglab.cli.app import JSON_OPTION, app, console, note, print_json, user_errors
+from scalinglab.cli.app import JSON_OPTION, app, console, note, print_json, styled, user_errors
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -195,7 +195,7 @@ def _write_json(path: Path, obj: dict[str, Any]) -> None:
 def _print_fit(law: Law, boot: Any, data: Path) -> None:
     result = law.result_
     title = f"{law.name} law fitted to {data.name} ({', '.join(law.inputs)} -> loss)"
-    table = Table(title=f"[bold]{title}", title_justify="left")
+    table = Table(title=styled((title, "bold")), title_justify="left")
     table.add_column("parameter")
     table.add_column("value", justify="right")
     intervals = boot.intervals() if boot is not None else {}
@@ -210,15 +210,18 @@ def _print_fit(law: Law, boot: Any, data: Path) -> None:
             cells.append(f"{interval[0]:.4g} – {interval[1]:.4g}" if interval else "")
         table.add_row(*cells)
     console.print(table)
-    status = "[green]converged[/]" if result.converged else "[bold red]NOT CONVERGED[/]"
+    status = ("converged", "green") if result.converged else ("NOT CONVERGED", "bold red")
     console.print(
-        f"objective {result.objective:.6g} (summed Huber, delta 1e-3, on log residuals) · "
-        f"{status} · {result.n_starts_at_best}/{result.n_starts} starts reached the best "
-        f"(of {result.n_screened} screened) · {result.n_points} points",
+        styled(
+            f"objective {result.objective:.6g} (summed Huber, delta 1e-3, on log residuals) · ",
+            status,
+            f" · {result.n_starts_at_best}/{result.n_starts} starts reached the best "
+            f"(of {result.n_screened} screened) · {result.n_points} points",
+        ),
         highlight=False,
     )
     if not result.converged:
-        console.print(f"[red]optimiser: {result.message}[/]", highlight=False)
+        console.print(styled((f"optimiser: {result.message}", "red")), highlight=False)
     if boot is not None:
         console.print(
             f"bootstrap: {boot.n_resamples} resamples of the runs (seed {boot.seed}), "
@@ -229,7 +232,7 @@ def _print_fit(law: Law, boot: Any, data: Path) -> None:
 
 def _print_allocation(allocation: Any) -> None:
     name = {1: "Approach 1 (lower envelope)", 2: "Approach 2 (IsoFLOP profiles)"}
-    table = Table(title=f"[bold]{name[allocation.approach]}: compute-optimal points",
+    table = Table(title=styled((f"{name[allocation.approach]}: compute-optimal points", "bold")),
                   title_justify="left")
     for column in ("flops", "params", "tokens", "loss"):
         table.add_column(column, justify="right")
@@ -249,7 +252,7 @@ def _print_backtest(rows: pd.DataFrame, law: Law, n_bootstrap: int) -> None:
     attrs = rows.attrs
     title = (f"Backtest: {law.name} fitted on {attrs['n_train']} rows with {attrs['x']} <= "
              f"{attrs['train_max']:.4g}, predicting {attrs['n_test']}")
-    table = Table(title=f"[bold]{title}", title_justify="left")
+    table = Table(title=styled((title, "bold")), title_justify="left")
     for column in ("run", attrs["x"], "measured", "predicted", "95% interval", "ARE"):
         table.add_column(column, justify="left" if column == "run" else "right")
     for row in rows.itertuples():

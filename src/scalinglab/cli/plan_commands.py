@@ -8,13 +8,13 @@ from typing import Any
 import typer
 from rich.table import Table
 
-from scalinglab.cli.app import JSON_OPTION, app, console, print_json, user_errors
+from scalinglab.cli.app import JSON_OPTION, app, console, print_json, styled, user_errors
 
 
 def _quantity_table(
     title: str, rows: dict[str, Any], intervals: dict[str, Any] | None = None
 ) -> Table:
-    table = Table(title=f"[bold]{title}", title_justify="left", min_width=len(title) + 4)
+    table = Table(title=styled((title, "bold")), title_justify="left", min_width=len(title) + 4)
     table.add_column("quantity")
     table.add_column("value", justify="right")
     if intervals:

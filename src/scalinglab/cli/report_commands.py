@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from scalinglab.cli.app import JSON_OPTION, app, console, note, print_json, user_errors
+from scalinglab.cli.app import JSON_OPTION, app, console, note, print_json, styled, user_errors
 
 
 @app.command()
@@ -84,7 +84,7 @@ def report(
                else "")
             for name, value in fit["params"].items()
         )
-        shown.add_row(fit["label"], params, "yes" if fit["converged"] else "[red]NO[/]")
+        shown.add_row(fit["label"], params, "yes" if fit["converged"] else styled(("NO", "red")))
     console.print(shown)
     for name, reason in summary.skipped.items():
         note(f"figure {name} not shown: {reason}")

@@ -7,6 +7,7 @@ from another terminal, and export a sweep's measurements table for the fitting c
 
 from __future__ import annotations
 
+import math
 import time
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,16 @@ from typing import Any
 import typer
 from rich.table import Table
 
-from scalinglab.cli.app import JSON_OPTION, app, console, note, print_json, user_errors
+from scalinglab.cli.app import (
+    JSON_OPTION,
+    app,
+    console,
+    note,
+    plain,
+    print_json,
+    styled,
+    user_errors,
+)
 
 sweep_app = typer.Typer(help="Plan and run sweeps of training runs (see docs/sweeps.md).",
                         no_args_is_help=True)
@@ -80,7 +90,8 @@ def plan_command(
         print_json({"sweep": design.name, "kind": design.kind, "runs": rows,
                     "flops": total_flops, "threads": capacity, "wall_seconds": wall})
     else:
-        table = Table(title=f"[bold]sweep {design.name}[/] ({design.kind}, {len(plans)} runs)",
+        table = Table(title=styled((f"sweep {design.name}", "bold"),
+                                   f" ({design.kind}, {len(plans)} runs)"),
                       title_justify="left")
         for column in ("run", "N (non-emb.)", "tokens", "FLOPs", "threads", "est. time"):
             table.add_column(column, justify="left" if column == "run" else "right",
@@ -144,8 +155,8 @@ def run_command(
         console.print(f"sweep {outcome.sweep}: {counts} ({summary['seconds']:.0f} s)",
                       highlight=False)
         for name, error in outcome.failures.items():
-            console.print(f"[red]failed[/] {name}: {error.strip().splitlines()[-1]}",
-                          highlight=False)
+            last = error.strip().splitlines()[-1] if error.strip() else "unknown error"
+            console.print(styled(("failed", "red"), f" {name}: {last}"), highlight=False)
         if outcome.interrupted:
             note("stopped: running runs checkpointed; run the same command to resume")
     if outcome.interrupted:
@@ -161,12 +172,21 @@ def status(
     store: Path = STORE_OPTION,
     as_json: bool = JSON_OPTION,
 ) -> None:
-    """Show the sweeps in a store (or one sweep's runs), e.g. from another terminal."""
+    """Show the sweeps in a store (or one sweep's runs), e.g. from another terminal.
+
+    Safe at any time: it only reads, while a sweep runs or after its driver was killed.
+    """
+    import sqlite3
+
+    from scalinglab.errors import ScalinglabError
     from scalinglab.sweep.store import Store
 
-    with Store(store, create=False) as db:
-        lease = db.lease()
-        table = db.runs(sweep) if sweep is not None else db.sweeps()
+    try:
+        with Store(store, create=False) as db:
+            lease = db.lease()
+            table = db.runs(sweep) if sweep is not None else db.sweeps()
+    except sqlite3.Error as error:
+        raise ScalinglabError(f"{store}: cannot read the store now ({error}); try again") from None
     if as_json:
         print_json({"store": str(store), "driver": lease,
                     "rows": table.drop(columns=["config_json"], errors="ignore")
@@ -180,28 +200,29 @@ def status(
 
 
 def _sweeps_table(sweeps: Any) -> Table:
-    table = Table(title="[bold]sweeps", title_justify="left")
+    table = Table(title=styled(("sweeps", "bold")), title_justify="left")
     for column in ("sweep", "kind", "runs", "done", "running", "pending", "diverged", "failed",
                    "FLOPs done"):
         table.add_column(column, justify="left" if column in ("sweep", "kind") else "right")
     for row in sweeps.to_dict("records"):
-        share = row["flops_done"] / row["planned_flops"] if row["planned_flops"] else 0.0
-        table.add_row(row["sweep"], row["kind"], *(str(int(row[c] or 0)) for c in (
-            "runs", "done", "running", "pending", "diverged", "failed")), f"{share:.0%}")
+        planned, done = _float(row["planned_flops"]), _float(row["flops_done"])
+        share = f"{done / planned:.0%}" if planned > 0 else ""
+        table.add_row(plain(row["sweep"]), plain(row["kind"]), *(str(int(_float(row[c]))) for c in (
+            "runs", "done", "running", "pending", "diverged", "failed")), share)
     return table
 
 
 def _runs_table(runs: Any) -> Table:
-    table = Table(title="[bold]runs", title_justify="left")
+    table = Table(title=styled(("runs", "bold")), title_justify="left")
     for column in ("run", "status", "N", "tokens", "loss", "tok/s", "time", "host"):
         table.add_column(column, justify="left" if column in ("run", "status", "host") else "right")
     colours = {"done": "green", "running": "cyan", "diverged": "yellow", "failed": "red"}
     for row in runs.to_dict("records"):
-        status_text = f"[{colours.get(row['status'], 'white')}]{row['status']}[/]"
-        table.add_row(row["name"], status_text, _number(row["params_nonembedding"], ",.0f"),
+        status_text = styled((plain(row["status"]), colours.get(row["status"], "white")))
+        table.add_row(plain(row["name"]), status_text, _number(row["params_nonembedding"], ",.0f"),
                       _number(row["tokens_done"], ".3g"), _number(row["loss_latest"], ".4f"),
                       _number(row["tokens_per_second"], ",.0f"), _duration(row["seconds"]),
-                      row["host"] or "")
+                      plain(row["host"]))
     return table
 
 
@@ -240,7 +261,18 @@ def export(
 
 
 def _number(value: Any, spec: str) -> str:
-    return "" if value is None or value != value else format(value, spec)
+    """A formatted number, or "" for a missing one (NULL in the store reads as None or NaN)."""
+    number = _float(value, default=None)
+    return "" if number is None else format(number, spec)
+
+
+def _float(value: Any, default: Any = 0.0) -> Any:
+    """A store value as a finite float, or `default` when it is missing or not a number."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return default
+    return number if math.isfinite(number) else default
 
 
 def _duration(seconds: float | None) -> str:
