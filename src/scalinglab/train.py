@@ -27,7 +27,6 @@ import dataclasses
 import hashlib
 import json
 import math
-import os
 import time
 from collections.abc import Callable
 from contextlib import nullcontext
@@ -45,6 +44,7 @@ from scalinglab import schedules
 from scalinglab.accounting import kaplan_flops
 from scalinglab.data import CORPORA, BatchSampler, Corpus, get_corpus
 from scalinglab.errors import ScalinglabError
+from scalinglab.files import check_output_folder, write_error, write_table, write_text, write_with
 from scalinglab.models.ladder import Shape, lstm_shape, transformer_shape
 from scalinglab.models.lstm import LSTMConfig, LSTMLanguageModel
 from scalinglab.models.transformer import Transformer, TransformerConfig
@@ -444,6 +444,7 @@ def train_run(
     out_dir: Path | str | None = None,
     progress: Callable[[dict[str, Any]], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
+    overwrite: bool = False,
 ) -> RunResult:
     """Train one run and return its measurements (see the module doc for what it does).
 
@@ -451,7 +452,9 @@ def train_run(
     text corpora) and, while unfinished, `checkpoint-<hash>.pt`; a finished run there with the
     same config hash is returned as is, an unfinished one resumes. `progress(dict)` is called
     about twice a second; `should_stop()` is checked every step and, when true, the run is
-    checkpointed and returned with status "interrupted".
+    checkpointed and returned with status "interrupted". A folder holding a run of another
+    configuration (finished, or a checkpoint) is refused unless `overwrite`, which first removes
+    that run's files. Every file is written whole or not at all (`scalinglab.files`).
     """
     started = time.perf_counter()
     if cfg.threads:
@@ -460,7 +463,12 @@ def train_run(
     config_hash = cfg.config_hash()
     out = Path(out_dir) if out_dir is not None else None
     if out is not None:
-        out.mkdir(parents=True, exist_ok=True)
+        check_output_folder(out, "--out")
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise write_error(error, out) from None
+        _claim_folder(out, config_hash, overwrite)
         finished = _load_finished(cfg, out, config_hash)
         if finished is not None:
             return finished
@@ -471,20 +479,15 @@ def train_run(
     counts = plan.model_config.param_count()
     flops_per_token = plan.model_config.flops_per_token()
     if out is not None and plan.corpus.tokenizer_json is not None:
-        (out / "tokenizer.json").write_text(plan.corpus.tokenizer_json)
+        write_text(out / "tokenizer.json", plan.corpus.tokenizer_json)
 
     rows: list[dict[str, Any]] = []
     done_branches: set[int] = set()
     first_step, seconds_before = 0, 0.0
     checkpoint_path = out / f"checkpoint-{config_hash[:16]}.pt" if out is not None else None
     if checkpoint_path is not None and checkpoint_path.exists():
-        state = torch.load(checkpoint_path, map_location=device, weights_only=True)
-        trainer.model.load_state_dict(state["model"])
-        trainer.optimizer.load_state_dict(state["optimizer"])
-        torch.set_rng_state(state["torch_rng"])
-        first_step, seconds_before = int(state["step"]), float(state["seconds"])
-        rows = list(state["rows"])
-        done_branches = set(state["done_branches"])
+        first_step, seconds_before, rows, done_branches = _resume(checkpoint_path, trainer,
+                                                                  device)
 
     def row(step: int, loss: float, final: bool, phase: str) -> dict[str, Any]:
         tokens = step * plan.batch_tokens
@@ -526,9 +529,7 @@ def train_run(
             "done_branches": sorted(done_branches),
             "config_hash": config_hash,
         }
-        tmp = checkpoint_path.with_suffix(".tmp")
-        torch.save(state, tmp)
-        os.replace(tmp, checkpoint_path)
+        write_with(checkpoint_path, lambda handle: torch.save(state, handle))
         _write_measurements(out, rows)  # type: ignore[arg-type]
 
     status = "done"
@@ -672,18 +673,85 @@ def train_run(
     return result
 
 
+def _resume(
+    path: Path, trainer: _Trainer, device: torch.device
+) -> tuple[int, float, list[dict[str, Any]], set[int]]:
+    """Load a checkpoint into the trainer; a damaged one is one line naming the file."""
+    try:
+        state = torch.load(path, map_location=device, weights_only=True)
+        trainer.model.load_state_dict(state["model"])
+        trainer.optimizer.load_state_dict(state["optimizer"])
+        torch.set_rng_state(state["torch_rng"])
+        return (int(state["step"]), float(state["seconds"]), list(state["rows"]),
+                set(state["done_branches"]))
+    except Exception as error:  # truncated, corrupt, foreign or of another shape
+        reason = str(error).strip().splitlines()[0][:120] if str(error).strip() else ""
+        raise ScalinglabError(
+            f"{path}: checkpoint is damaged or not this run's ({type(error).__name__}"
+            f"{': ' + reason if reason else ''}); delete it to restart the run from step 0"
+        ) from None
+
+
 def _write_measurements(out: Path, rows: list[dict[str, Any]]) -> None:
     if rows:
-        pd.DataFrame(rows).to_csv(out / "measurements.csv", index=False)
+        write_table(pd.DataFrame(rows), out / "measurements.csv")
 
 
 def _write_result(out: Path, result: RunResult) -> None:
-    """measurements.csv, position_losses.csv and result.json (summary + config)."""
-    result.measurements.to_csv(out / "measurements.csv", index=False)
+    """measurements.csv, position_losses.csv, then result.json (which marks the run finished)."""
+    write_table(result.measurements, out / "measurements.csv")
     if result.position_losses is not None:
-        result.position_losses.to_csv(out / "position_losses.csv", index=False)
+        write_table(result.position_losses, out / "position_losses.csv")
     payload = {"summary": result.summary(), "config": dataclasses.asdict(result.config)}
-    (out / "result.json").write_text(json.dumps(payload, indent=2, default=_json_default))
+    write_text(out / "result.json", json.dumps(payload, indent=2, default=_json_default))
+
+
+RUN_FILES = ("result.json", "measurements.csv", "position_losses.csv", "tokenizer.json")
+
+
+def _claim_folder(out: Path, config_hash: str, overwrite: bool) -> None:
+    """Refuse a folder holding another configuration's run, unless `overwrite` (then clear it)."""
+    other = _other_run(out, config_hash)
+    if other is None:
+        return
+    if not overwrite:
+        raise ScalinglabError(
+            f"--out {out}: holds {other}; choose another folder or pass --overwrite to replace it"
+        )
+    for name in RUN_FILES:
+        (out / name).unlink(missing_ok=True)
+    for checkpoint in out.glob("checkpoint-*.pt"):
+        if not checkpoint.name.startswith(f"checkpoint-{config_hash[:16]}"):
+            checkpoint.unlink()
+
+
+def _other_run(out: Path, config_hash: str) -> str | None:
+    """What in `out` belongs to another configuration (a description), or None."""
+    path = out / "result.json"
+    if path.exists():
+        summary = _read_summary(path)
+        if summary.get("config_hash") != config_hash:
+            run = summary.get("run", "?")
+            return f"a {summary.get('status', 'finished')} run of another configuration ({run})"
+    for checkpoint in out.glob("checkpoint-*.pt"):
+        if not checkpoint.name.startswith(f"checkpoint-{config_hash[:16]}"):
+            return f"an unfinished run of another configuration ({checkpoint.name})"
+    return None
+
+
+def _read_summary(path: Path) -> dict[str, Any]:
+    """The `summary` of a result.json, checked to be the shape `train_run` writes."""
+    try:
+        payload = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ScalinglabError(f"{path}: not a readable result.json ({error})") from None
+    summary = payload.get("summary") if isinstance(payload, dict) else None
+    if not isinstance(summary, dict) or not isinstance(summary.get("config_hash"), str):
+        raise ScalinglabError(
+            f"{path}: not a result.json written by scalinglab (no summary with a config_hash); "
+            "move it aside or pass --overwrite"
+        )
+    return summary
 
 
 def _json_default(value: Any) -> Any:
@@ -699,14 +767,15 @@ def _load_finished(cfg: RunConfig, out: Path, config_hash: str) -> RunResult | N
     path = out / "result.json"
     if not path.exists():
         return None
-    try:
-        payload = json.loads(path.read_text())
-    except json.JSONDecodeError:
-        return None
-    summary = payload.get("summary", {})
+    summary = _read_summary(path)
     if summary.get("config_hash") != config_hash or summary.get("status") != "done":
         return None
-    measurements = pd.read_csv(out / "measurements.csv")
+    try:
+        measurements = pd.read_csv(out / "measurements.csv")
+    except (OSError, ValueError) as error:
+        raise ScalinglabError(
+            f"{out / 'measurements.csv'}: the finished run's measurements cannot be read "
+            f"({type(error).__name__}); pass --overwrite to train it again") from None
     positions_path = out / "position_losses.csv"
     shape_keys = ("n_layer", "d_model", "n_head", "n_ctx", "batch_tokens", "steps")
     scalar_keys = {
@@ -723,6 +792,11 @@ def _load_finished(cfg: RunConfig, out: Path, config_hash: str) -> RunResult | N
         "corpus_fingerprint",
         "config_hash",
     }
+    missing = [k for k in scalar_keys if k not in summary]
+    if missing:
+        raise ScalinglabError(
+            f"{path}: result.json lacks {', '.join(sorted(missing))}; pass --overwrite to train "
+            "the run again")
     return RunResult(
         config=cfg,
         measurements=measurements,

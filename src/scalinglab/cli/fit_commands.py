@@ -55,8 +55,14 @@ def fit(
     """Fit a scaling law (summed Huber on log residuals, multi-start), optionally bootstrapped."""
     from scalinglab import laws
     from scalinglab.errors import ScalinglabError
+    from scalinglab.files import check_output_file
 
-    table = _read(data, column_map, drop_highest_loss)
+    if out is not None:
+        check_output_file(out, "--out")
+    if approach not in (1, 2, 3):
+        raise ScalinglabError(f"--approach must be 1, 2 or 3, got {approach}")
+    law = _make_law(law_name, x, x_is_threshold=False) if approach == 3 else None
+    table = _read(data, column_map, drop_highest_loss, _one_x(law))
     if approach in (1, 2):
         if n_bootstrap:
             raise ScalinglabError("--bootstrap applies to the parametric fit (--approach 3)")
@@ -73,10 +79,7 @@ def fit(
         else:
             _print_allocation(allocation)
         return
-    if approach != 3:
-        raise ScalinglabError(f"--approach must be 1, 2 or 3, got {approach}")
-
-    law = _make_law(law_name, x, x_is_threshold=False)
+    assert law is not None
     _note_rows_per_run(table)
     law.fit(table, str(data))
     boot = None
@@ -115,8 +118,8 @@ def backtest(
     """Fit on small runs, predict the large ones: intervals and absolute relative errors."""
     from scalinglab import laws
 
-    table = _read(data, column_map, drop_highest_loss)
     law = _make_law(law_name, x, x_is_threshold=True)
+    table = _read(data, column_map, drop_highest_loss, _one_x(law))
     rows = laws.backtest(law, table, x=x, train_max=train_max, n_resamples=n_bootstrap,
                          seed=seed, n_jobs=jobs, source=str(data))
     summary = {
@@ -138,12 +141,20 @@ def backtest(
 
 
 # --- Helpers -------------------------------------------------------------------------------
-def _read(data: Path, column_map: list[str] | None, drop_highest_loss: int) -> pd.DataFrame:
+def _one_x(law: Law | None) -> str | None:
+    """A one-variable law's input column (then only it and loss are required), else None."""
+    from scalinglab.laws.forms import OneVariableLaw
+
+    return law.x if isinstance(law, OneVariableLaw) else None
+
+
+def _read(data: Path, column_map: list[str] | None, drop_highest_loss: int,
+          x: str | None = None) -> pd.DataFrame:
     """Read and validate the table, show what was derived, drop the K highest losses."""
     from scalinglab.errors import ScalinglabError
     from scalinglab.measurements import parse_column_map, read_measurements
 
-    table, notes = read_measurements(data, parse_column_map(column_map or []))
+    table, notes = read_measurements(data, parse_column_map(column_map or []), x=x)
     for message in notes:
         note(message)
     if drop_highest_loss < 0:
@@ -188,8 +199,9 @@ def _write_json(path: Path, obj: dict[str, Any]) -> None:
     import json
 
     from scalinglab.cli.app import to_jsonable
+    from scalinglab.files import write_text
 
-    path.write_text(json.dumps(to_jsonable(obj), indent=2) + "\n")
+    write_text(path, json.dumps(to_jsonable(obj), indent=2) + "\n")
 
 
 def _print_fit(law: Law, boot: Any, data: Path) -> None:

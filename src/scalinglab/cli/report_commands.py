@@ -42,11 +42,15 @@ def report(
     """Write one self-contained HTML report (figures, fits with intervals) plus PNG/SVG/JSON."""
     from scalinglab.analyses.sources import load_data, load_sweeps
     from scalinglab.errors import ScalinglabError
+    from scalinglab.files import check_output_file
     from scalinglab.measurements import parse_column_map
     from scalinglab.report import build_report
 
     if (sweep is None) == (data is None):
         raise ScalinglabError("give exactly one of --sweep NAME or --data FILE")
+    if out.suffix.lower() not in (".html", ".htm"):
+        raise ScalinglabError(f"-o {out}: the report is an HTML file; name it *.html")
+    check_output_file(out, "-o")
     if n_bootstrap < 0:
         raise ScalinglabError(f"--bootstrap must be 0 or more resamples, got {n_bootstrap}")
     if data is not None:

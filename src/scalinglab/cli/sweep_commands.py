@@ -239,20 +239,22 @@ def export(
 ) -> None:
     """Write a sweep's measurements table (the input of `scalinglab fit`)."""
     from scalinglab.errors import ScalinglabError
+    from scalinglab.files import atomic_output, check_output_file
     from scalinglab.sweep.store import Store
 
     if fmt not in ("csv", "parquet"):
         raise ScalinglabError(f"--format must be csv or parquet, got {fmt!r}")
-    output = output or Path(f"{sweep}.{fmt}")
+    output = check_output_file(output or Path(f"{sweep}.{fmt}"), "-o")
     with Store(store, create=False) as db:
         table = db.measurements(sweep, include_diverged=include_diverged)
         runs = db.runs(sweep)
     if table.empty:
         raise ScalinglabError(f"sweep {sweep!r} has no finished runs yet; nothing to export")
-    if fmt == "csv":
-        table.to_csv(output, index=False)
-    else:
-        table.to_parquet(output, index=False)
+    with atomic_output(output) as tmp:
+        if fmt == "csv":
+            table.to_csv(tmp, index=False)
+        else:
+            table.to_parquet(tmp, index=False)
     unfinished = int((~runs["status"].isin(["done"])).sum())
     if unfinished:
         note(f"{unfinished} of {len(runs)} runs are not done and are left out")

@@ -15,6 +15,7 @@ from typing import Any
 import pandas as pd
 
 from scalinglab.errors import ScalinglabError
+from scalinglab.files import write_text
 from scalinglab.laws.base import Law
 from scalinglab.laws.registry import law_from_dict
 from scalinglab.laws.uncertainty import Bootstrap
@@ -50,7 +51,7 @@ def save_fit(
     if law.params_ is None:
         raise ScalinglabError(f"the {law.name} law is not fitted; nothing to save")
     text = json.dumps(_finite(fit_summary(law, boot, level)), indent=2)
-    Path(path).write_text(text + "\n")
+    write_text(path, text + "\n")
 
 
 def load_fit(path: str | Path) -> tuple[Law, pd.DataFrame | None]:

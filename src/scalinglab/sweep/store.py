@@ -177,14 +177,28 @@ class Store:
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
-        """One atomic write: `BEGIN IMMEDIATE` ... `COMMIT`, rolled back on any error."""
-        self.db.execute("BEGIN IMMEDIATE")
+        """One atomic write: `BEGIN IMMEDIATE` ... `COMMIT`, rolled back on any error.
+
+        A full disk is one line ("disk full at PATH"); the store keeps its last commit and a
+        rerun resumes once space is freed.
+        """
         try:
-            yield self.db
-        except BaseException:
-            self.db.execute("ROLLBACK")
+            self.db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self.db
+            except BaseException:
+                if self.db.in_transaction:
+                    self.db.execute("ROLLBACK")
+                raise
+            self.db.execute("COMMIT")
+        except sqlite3.OperationalError as error:
+            if self.db.in_transaction:
+                self.db.execute("ROLLBACK")
+            if "full" in str(error).lower():
+                raise ScalinglabError(
+                    f"disk full at {self.path}; the store keeps its last commit: free some space "
+                    "and run the same command to resume") from None
             raise
-        self.db.execute("COMMIT")
 
     # --- the driver's lease -------------------------------------------------------------------
 
