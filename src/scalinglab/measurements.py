@@ -47,6 +47,12 @@ def read_measurements(
     the caller should show the user. Raises `ScalinglabError` naming the file, column, row and
     value for any bad input.
     """
+    raw = read_table(path)
+    return to_measurements(raw, column_map, source=str(path), x=x)
+
+
+def read_table(path: str | Path) -> pd.DataFrame:
+    """Any CSV or Parquet file as a DataFrame, or one `ScalinglabError` line saying why not."""
     path = Path(path)
     if not path.exists():
         raise ScalinglabError(f"{path}: no such file")
@@ -69,7 +75,29 @@ def read_measurements(
     if raw.columns.duplicated().any():
         duplicate = raw.columns[raw.columns.duplicated()][0]
         raise ScalinglabError(f"{path}: column {str(duplicate)!r} appears twice in the header")
-    return to_measurements(raw, column_map, source=str(path), x=x)
+    return raw
+
+
+def check_side_table(path: str | Path, option: str, columns: Iterable[str],
+                     numeric: Iterable[str] = ()) -> pd.DataFrame:
+    """A small table beside the measurements (`--positions`, `--accuracies`): readable, with
+    the named columns, the `numeric` ones numbers. Returns it."""
+    table = read_table(path)
+    missing = [c for c in columns if c not in table.columns]
+    if missing:
+        raise ScalinglabError(
+            f"{option} {path}: missing column(s) {', '.join(repr(c) for c in missing)} "
+            f"(expected {', '.join(columns)})" + _suggestion(missing[0], table.columns))
+    if table.empty:
+        raise ScalinglabError(f"{option} {path}: the table has no rows")
+    for column in numeric:
+        values = pd.to_numeric(table[column], errors="coerce")
+        bad = values.isna() | ~np.isfinite(values.fillna(0).astype(float))
+        if bad.any():
+            row = int(np.argmax(bad.to_numpy()))
+            raise ScalinglabError(f"{option} {path}: row {row + 1}, column {column!r}: "
+                                  f"{table[column].iloc[row]!r} is not a finite number")
+    return table
 
 
 def _check_header(path: Path) -> None:

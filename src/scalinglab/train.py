@@ -27,6 +27,7 @@ import dataclasses
 import hashlib
 import json
 import math
+import os
 import time
 from collections.abc import Callable
 from contextlib import nullcontext
@@ -132,8 +133,31 @@ class RunConfig:
             self.positions in ("learned", "rotary"),
             f"positions must be 'learned' or 'rotary', got {self.positions!r}",
         )
-        _require(self.lr is None or self.lr > 0, f"--lr must be positive, got {self.lr}")
+        _require(
+            self.lr is None or (self.lr > 0 and math.isfinite(self.lr)),
+            f"--lr must be positive and finite, got {self.lr}",
+        )
         _require(self.n_ctx is None or self.n_ctx >= 1, f"--n-ctx must be >= 1, got {self.n_ctx}")
+        for name in ("n_layer", "d_model", "n_head"):
+            value = getattr(self, name)
+            _require(
+                value is None or value >= 1,
+                f"--{name.replace('_', '-')} must be at least 1, got {value}",
+            )
+        _require(0 <= self.seed < 2**32, f"--seed must be in [0, 2^32), got {self.seed}")
+        _require(
+            self.warmup_tokens is None
+            or (self.warmup_tokens >= 0 and math.isfinite(self.warmup_tokens)),
+            f"--warmup-tokens must be 0 or more (finite), got {self.warmup_tokens}",
+        )
+        _require(
+            self.weight_decay >= 0 and math.isfinite(self.weight_decay),
+            f"weight_decay must be 0 or more, got {self.weight_decay}",
+        )
+        _require(
+            self.grad_clip > 0 and math.isfinite(self.grad_clip),
+            f"grad_clip must be positive, got {self.grad_clip}",
+        )
         _require(self.eval_count >= 1, f"eval_count must be >= 1, got {self.eval_count}")
         _require(self.eval_tokens >= 1, f"eval_tokens must be >= 1, got {self.eval_tokens}")
         _require(self.threads >= 0, f"--threads must be 0 (all cores) or more, got {self.threads}")
@@ -263,6 +287,7 @@ def plan_run(cfg: RunConfig) -> Plan:
             vocab_size=corpus.vocab_size, n_layer=shape.n_layer, d_model=shape.d_model
         )
 
+    _check_memory(cfg, model_config)
     batch_tokens = cfg.batch_tokens or schedules.default_batch_tokens(cfg.tokens, n_ctx)
     batch_size = max(1, round(batch_tokens / n_ctx))
     batch_tokens = batch_size * n_ctx
@@ -307,6 +332,32 @@ def plan_run(cfg: RunConfig) -> Plan:
         branches=branches,
         decay_start=decay_start,
     )
+
+
+# fp32 weights, gradients and AdamW's two moments: 16 bytes per parameter before activations.
+TRAINING_BYTES_PER_PARAM = 16
+
+
+def _check_memory(cfg: RunConfig, model_config: TransformerConfig | LSTMConfig) -> None:
+    """Refuse a model whose weights and optimizer state alone exceed the device's memory
+    (a planned CUDA run on a machine without one is left to the machine that runs it)."""
+    total = model_config.param_count().total
+    need = TRAINING_BYTES_PER_PARAM * total
+    cuda = torch.cuda.is_available()
+    if cfg.device == "cuda" and not cuda:
+        return
+    if cfg.device != "cpu" and cuda:
+        have = torch.cuda.get_device_properties(0).total_memory
+        where = "the GPU has"
+    else:
+        have = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+        where = "this machine has"
+    if need > have:
+        raise ScalinglabError(
+            f"--params {cfg.params:g}: a model of {total:,} parameters needs about "
+            f"{need / 1e9:,.3g} GB for weights, gradients and AdamW state; {where} "
+            f"{have / 1e9:,.3g} GB"
+        )
 
 
 def _require(ok: bool, message: str) -> None:

@@ -33,6 +33,7 @@ def _tables(data: Path | None, sweeps: list[str] | None, store: Path,
     if (data is None) == (not sweeps):
         raise ScalinglabError("give exactly one of --data FILE or --sweep NAME")
     if data is not None:
+        _check_side_tables(positions, accuracies)
         tables = load_data(data, positions, accuracies)
         for message in tables.notes:
             note(message)
@@ -40,6 +41,18 @@ def _tables(data: Path | None, sweeps: list[str] | None, store: Path,
     if positions is not None or accuracies is not None:
         raise ScalinglabError("--positions and --accuracies go with --data, not --sweep")
     return load_sweeps(store, list(sweeps or []))
+
+
+def _check_side_tables(positions: Path | None, accuracies: Path | None) -> None:
+    """`--positions` and `--accuracies` files: readable, with their columns, numbers numeric."""
+    from scalinglab.measurements import check_side_table
+
+    if positions is not None:
+        check_side_table(positions, "--positions", ("run", "position", "loss"),
+                         numeric=("position", "loss"))
+    if accuracies is not None:
+        check_side_table(accuracies, "--accuracies", ("run", "name", "value"),
+                         numeric=("value",))
 
 
 def _check_bootstrap(n_bootstrap: int) -> None:

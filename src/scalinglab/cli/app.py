@@ -12,6 +12,7 @@ file name alike, is shown as written (`[/]` stays `[/]`). Styling is asked for e
 from __future__ import annotations
 
 import functools
+import inspect
 import json
 import sys
 from collections.abc import Callable
@@ -105,18 +106,34 @@ JSON_OPTION = typer.Option(
 
 
 def user_errors(command: Callable[..., Any]) -> Callable[..., Any]:
-    """Turn `ScalinglabError` (bad input) into one line on stderr and exit code 2."""
+    """Check the options against `scalinglab.options.RULES`, then run the command; turn
+    `ScalinglabError` (bad input) into one line on stderr and exit code 2."""
     from scalinglab.errors import ScalinglabError
+    from scalinglab.options import check_options
+
+    flags = _flags(command)
 
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
+            check_options({flags[name]: value for name, value in kwargs.items() if name in flags})
             return command(*args, **kwargs)
         except ScalinglabError as error:
             print_error(str(error))
             raise typer.Exit(code=2) from None
 
     return wrapper
+
+
+def _flags(command: Callable[..., Any]) -> dict[str, str]:
+    """{parameter name: its long option name} from the command's Typer declarations."""
+    flags = {}
+    for name, parameter in inspect.signature(command).parameters.items():
+        declared = getattr(parameter.default, "param_decls", None) or ()
+        long_names = [d for d in declared if isinstance(d, str) and d.startswith("--")]
+        if long_names:
+            flags[name] = long_names[0].split("/")[0]
+    return flags
 
 
 def print_json(obj: dict[str, Any]) -> None:

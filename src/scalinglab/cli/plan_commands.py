@@ -31,6 +31,23 @@ def _quantity_table(
     return table
 
 
+def _check_unique_tokens(law: Any, unique_tokens: float) -> None:
+    """The data-limited plan needs more unique tokens than a 1-FLOP compute-optimal run uses."""
+    from scalinglab import decide
+    from scalinglab.errors import ScalinglabError
+
+    floor = decide.compute_optimal(law, 1.0)["tokens"]
+    if unique_tokens <= floor:
+        raise ScalinglabError(
+            f"--unique-tokens {unique_tokens:g} is below what this law's compute-optimal run of "
+            f"one FLOP already uses ({floor:.3g} tokens); give the unique tokens you have")
+    ceiling = decide.compute_optimal(law, 1e40)["tokens"]
+    if unique_tokens >= ceiling:
+        raise ScalinglabError(
+            f"--unique-tokens {unique_tokens:g} is more than this law's compute-optimal run of "
+            f"1e40 FLOPs uses ({ceiling:.3g} tokens): data does not limit any plan")
+
+
 @app.command()
 @user_errors
 def plan(
@@ -64,6 +81,7 @@ def plan(
             lambda lw: decide.inference_optimal(lw, compute, inference_tokens), law, samples
         )
     if unique_tokens is not None:
+        _check_unique_tokens(law, unique_tokens)
         result["data_limited"] = decide.with_intervals(
             lambda lw: decide.data_limited_optimal(lw, compute, unique_tokens), law, samples
         )

@@ -43,7 +43,7 @@ def report(
     from scalinglab.analyses.sources import load_data, load_sweeps
     from scalinglab.errors import ScalinglabError
     from scalinglab.files import check_output_file
-    from scalinglab.measurements import parse_column_map
+    from scalinglab.measurements import check_side_table, parse_column_map
     from scalinglab.report import build_report
 
     if (sweep is None) == (data is None):
@@ -54,6 +54,9 @@ def report(
     if n_bootstrap < 0:
         raise ScalinglabError(f"--bootstrap must be 0 or more resamples, got {n_bootstrap}")
     if data is not None:
+        if positions is not None:
+            check_side_table(positions, "--positions", ("run", "position", "loss"),
+                             numeric=("position", "loss"))
         tables = load_data(data, positions, column_map=parse_column_map(column_map or []))
         for message in tables.notes:
             note(message)
