@@ -82,7 +82,10 @@ def check_side_table(path: str | Path, option: str, columns: Iterable[str],
                      numeric: Iterable[str] = ()) -> pd.DataFrame:
     """A small table beside the measurements (`--positions`, `--accuracies`): readable, with
     the named columns, the `numeric` ones numbers. Returns it."""
-    table = read_table(path)
+    try:
+        table = read_table(path)
+    except ScalinglabError as error:
+        raise ScalinglabError(f"{option} {error}") from None
     missing = [c for c in columns if c not in table.columns]
     if missing:
         raise ScalinglabError(

@@ -79,10 +79,12 @@ def demo(
 ) -> None:
     """Measure, fit, predict and show scaling laws on the embedded stdlib corpus, end to end."""
     from scalinglab.demo import run_demo
+    from scalinglab.files import check_output_folder
     from scalinglab.sweep.progress import SweepDisplay
 
     if quick and full:
         raise typer.BadParameter("choose at most one of --quick and --full")
+    check_output_folder(out, "--out")
     mode = "quick" if quick else "full" if full else "standard"
     display = None if as_json else (lambda name: SweepDisplay(err_console, name))
     result = run_demo(out, mode=mode, workers=workers, display_factory=display, on_note=note,

@@ -119,8 +119,10 @@ def fermi(
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Fermi estimates: parameters, FLOPs per token, attention share, PF-days, GPU-days, data."""
-    from scalinglab.accounting import fermi_estimate
+    from scalinglab.accounting import fermi_estimate, gpu_spec
 
+    if gpu is not None:
+        gpu_spec(gpu)  # a known GPU, even when no --tokens makes it used
     estimate = fermi_estimate(n_layer, d_model, n_ctx=n_ctx, vocab_size=vocab, tokens=tokens,
                               gpu=gpu, mfu=mfu, n_gpus=n_gpus)
     if as_json:

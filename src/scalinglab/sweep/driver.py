@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from scalinglab.errors import ScalinglabError
+from scalinglab.files import check_output_file, check_output_folder
 from scalinglab.sweep import plan as planning
 from scalinglab.sweep.design import Design
 from scalinglab.sweep.executors import (
@@ -55,14 +56,19 @@ def runs_dir_for(store_path: Path) -> Path:
     return store_path.with_name(f"{store_path.stem}-runs")
 
 
+def check_executor(kind: str, address: str | None) -> None:
+    """An executor the driver knows, with options that apply to it."""
+    if kind not in ("local", "ray"):
+        raise ScalinglabError(f"unknown executor {kind!r}; allowed: local, ray")
+    if kind == "local" and address is not None:
+        raise ScalinglabError("--address applies to --executor ray only")
+
+
 def make_executor(kind: str, workers: int | None, address: str | None) -> Executor:
+    check_executor(kind, address)
     if kind == "local":
-        if address is not None:
-            raise ScalinglabError("--address applies to --executor ray only")
         return LocalExecutor(workers)
-    if kind == "ray":
-        return RayExecutor(address, num_cpus=workers)
-    raise ScalinglabError(f"unknown executor {kind!r}; allowed: local, ray")
+    return RayExecutor(address, num_cpus=workers)
 
 
 class _StopRequest:
@@ -105,6 +111,12 @@ def run_sweep(
     store_path = Path(store_path)
     runs_dir = Path(runs_dir) if runs_dir is not None else runs_dir_for(store_path)
     note = on_note or (lambda message: None)
+    # Everything that can be refused is refused before the store is created or touched.
+    if isinstance(executor, str):
+        check_executor(executor, address)
+    if not store_path.exists():
+        check_output_file(store_path, "--store")
+    check_output_folder(runs_dir, "--runs-dir")
     with Store(store_path) as store:
         store.acquire_lease(design.name)
         engine = None

@@ -37,13 +37,14 @@ class SweepDisplay:
         self.flops_planned = 0.0
 
     def __enter__(self) -> SweepDisplay:
-        self.bars.start()
-        return self
+        return self  # the bars start at `begin`, so a sweep refused before it prints nothing
 
     def __exit__(self, *exc: object) -> None:
-        self.bars.stop()
+        if self.bars.live.is_started:
+            self.bars.stop()
 
     def begin(self, flops_planned: float, flops_done: float) -> None:
+        self.bars.start()
         self.flops_planned, self.flops_finished = flops_planned, flops_done
         self.sweep_task = self.bars.add_task(
             self.name, total=max(flops_planned, 1.0), completed=flops_done,
