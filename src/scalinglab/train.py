@@ -16,7 +16,9 @@ What a run does, and where each number comes from:
 - At the end: loss by context position (`position_losses`) and, on `arithmetic`, the exact-match
   accuracy of greedy answers.
 - Checkpoints (model, optimizer, step, RNG, measurements so far) in `out_dir`, written when
-  `should_stop()` says so and every few minutes; a later call with the same config resumes.
+  `should_stop()` says so and at intervals set by the run's cost (`CheckpointPolicy`: about 2%
+  of the run's expected time, never costing more than 2% of training time); a later call with
+  the same config resumes.
   A NaN/inf loss stops the run with status "diverged".
 """
 
@@ -56,7 +58,6 @@ DEVICES = ("auto", "cpu", "cuda")
 # Fields that do not change a run's numbers (up to floating-point reassociation) stay out of
 # the config hash, so the same run on more threads or another device resumes the same checkpoint.
 NOT_HASHED = ("threads", "device", "compile")
-CHECKPOINT_SECONDS = 300.0
 PROGRESS_SECONDS = 0.5
 LOSS_CHECK_STEPS = 8
 EVAL_LOGIT_FLOATS = 2**24
@@ -230,6 +231,46 @@ class RunResult:
             **self.shape,
             **self.info,
         }
+
+
+@dataclass
+class CheckpointPolicy:
+    """When a run saves a checkpoint: often enough that a kill -9 loses little of a tiny or a
+    long run, rarely enough that saving costs at most `max_overhead` of the training time.
+
+    The interval in seconds is max(cost / max_overhead, min(run_fraction x the run's expected
+    seconds, max_seconds)), and never shorter than `min_steps` steps. `cost` is the measured
+    time of the last save (model, optimizer, measurements, fsync), the expected seconds come
+    from the measured time per step. `fixed_seconds` restores a plain clock (e.g. the former
+    300 s, for benchmarks). The policy also counts saves and their seconds for the run's info.
+    """
+
+    max_overhead: float = 0.02
+    run_fraction: float = 0.02
+    max_seconds: float = 120.0
+    min_steps: int = 10
+    fixed_seconds: float | None = None
+    cost: float = 0.0
+    saves: int = 0
+    seconds_saving: float = 0.0
+
+    def interval(self, seconds_per_step: float, steps_total: int) -> float:
+        """Seconds between checkpoints for a run at this speed and length."""
+        if self.fixed_seconds is not None:
+            return self.fixed_seconds
+        by_run = min(self.run_fraction * seconds_per_step * steps_total, self.max_seconds)
+        return max(self.cost / self.max_overhead, by_run)
+
+    def due(self, steps_since: int, seconds_since: float, seconds_per_step: float,
+            steps_total: int) -> bool:
+        if self.fixed_seconds is None and steps_since < self.min_steps:
+            return False
+        return seconds_since >= self.interval(seconds_per_step, steps_total)
+
+    def record(self, seconds: float) -> None:
+        self.cost = seconds
+        self.saves += 1
+        self.seconds_saving += seconds
 
 
 @dataclass
@@ -496,6 +537,7 @@ def train_run(
     progress: Callable[[dict[str, Any]], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
     overwrite: bool = False,
+    checkpoints: CheckpointPolicy | None = None,
 ) -> RunResult:
     """Train one run and return its measurements (see the module doc for what it does).
 
@@ -506,7 +548,9 @@ def train_run(
     checkpointed and returned with status "interrupted". A folder holding a run of another
     configuration (finished, or a checkpoint) is refused unless `overwrite`, which first removes
     that run's files. Every file is written whole or not at all (`scalinglab.files`).
+    `checkpoints` says when to save (default: `CheckpointPolicy()`).
     """
+    checkpoints = checkpoints if checkpoints is not None else CheckpointPolicy()
     started = time.perf_counter()
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
@@ -570,6 +614,7 @@ def train_run(
     def save_checkpoint(step: int) -> None:
         if checkpoint_path is None:
             return
+        saving = time.perf_counter()
         state = {
             "model": trainer.model.state_dict(),
             "optimizer": trainer.optimizer.state_dict(),
@@ -582,6 +627,7 @@ def train_run(
         }
         write_with(checkpoint_path, lambda handle: torch.save(state, handle))
         _write_measurements(out, rows)  # type: ignore[arg-type]
+        checkpoints.record(time.perf_counter() - saving)
 
     status = "done"
     pending: list[torch.Tensor] = []
@@ -624,6 +670,7 @@ def train_run(
         return bool(torch.isfinite(values).all())
 
     step = first_step
+    loop_started, last_checkpoint_step = time.perf_counter(), first_step
     while step < plan.steps:
         if step in branch_at and step not in done_branches:
             end = branch_at[step]
@@ -663,9 +710,12 @@ def train_run(
         now = time.perf_counter()
         if now - last_report > PROGRESS_SECONDS:
             report(step, "train")
-        if checkpoint_path is not None and now - last_checkpoint > CHECKPOINT_SECONDS:
+        if checkpoint_path is not None and checkpoints.due(
+            step - last_checkpoint_step, now - last_checkpoint,
+            (now - loop_started) / max(1, step - first_step), plan.steps,
+        ):
             save_checkpoint(step)
-            last_checkpoint = time.perf_counter()
+            last_checkpoint, last_checkpoint_step = time.perf_counter(), step
 
     position_losses = None
     accuracy = None
@@ -715,7 +765,8 @@ def train_run(
             "batch_tokens": plan.batch_tokens,
             "steps": plan.steps,
         },
-        info=info | {"lr": plan.lr},
+        info=info | {"lr": plan.lr, "checkpoints": checkpoints.saves,
+                     "checkpoint_seconds": checkpoints.seconds_saving},
     )
     if out is not None and status != "interrupted":
         _write_result(out, result)
