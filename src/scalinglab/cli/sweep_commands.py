@@ -140,7 +140,7 @@ def run_command(
             planning.check_budget(wall / 3600.0, max_hours)
     started = time.monotonic()
     if as_json:
-        outcome = run_sweep(design, store, executor, workers, address, runs_dir)
+        outcome = run_sweep(design, store, executor, workers, address, runs_dir, on_note=note)
     else:
         with SweepDisplay(console, design.name) as display:
             outcome = run_sweep(design, store, executor, workers, address, runs_dir,

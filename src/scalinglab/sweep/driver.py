@@ -123,6 +123,7 @@ def run_sweep(
         try:
             engine = make_executor(executor, workers, address) if isinstance(executor, str) \
                 else executor
+            _check_shared(engine, runs_dir, note)
             plans = planning.plan_sweep(design, engine.big_run_threads)
             new = store.register_sweep(
                 design.name, design.kind, design.model_dump(mode="json"),
@@ -143,6 +144,19 @@ def run_sweep(
         counts = store.runs(design.name)["status"].value_counts().to_dict()
         return SweepOutcome(design.name, store_path, {k: int(v) for k, v in counts.items()},
                             interrupted, failures)
+
+
+def _check_shared(engine: Any, runs_dir: Path, note: Callable[[str], None]) -> None:
+    """On a cluster, say clearly when some nodes cannot see the checkpoint folder."""
+    unshared = getattr(engine, "unshared", None)
+    if unshared is None:
+        return
+    missing = unshared(runs_dir)
+    if missing:
+        note(f"--runs-dir {runs_dir} is not shared: node(s) {', '.join(sorted(set(missing)))} "
+             "cannot see it, so their runs cannot resume from a checkpoint after a stop or a "
+             "lost node (they restart from step 0). Put --runs-dir on a filesystem every node "
+             "mounts at the same path (see docs/sweeps.md)")
 
 
 class _Loop:
