@@ -120,6 +120,8 @@ def world(tmp_path_factory) -> dict[str, str]:
     put("duplicate.toml", GOOD_TOML.replace("params = [3e3]", "params = [3e3, 3e3]"))
     put("badname.toml", GOOD_TOML.replace("[overrides]", 'name = "a b"\n[overrides]'))
     put("badcorpus.toml", GOOD_TOML.replace("[overrides]", 'corpus = "nope"\n[overrides]'))
+    put("huge.toml", 'kind = "grid"\nseeds = [0, 1, 2, 3, 4]\nparams = [5e7]\n'
+        "tokens = {min = 1e7, max = 3e7, count = 10}\n")
     # side tables
     put("positions.csv", pd.DataFrame({"run": ["r0"] * 3, "position": [1, 2, 3],
                                        "loss": [3.0, 2.5, 2.2]}))
@@ -390,8 +392,11 @@ def _cases() -> list[tuple[str, list[str], str]]:
         (["{good_toml}", "--workers", "0"], "--workers must be at least 1"),
         (["{good_toml}", "--max-hours", "-1"], "--max-hours must be a positive"),
         (["{good_toml}", "--max-hours", "inf"], "--max-hours must be a positive"),
+        (["{huge_toml}", "--max-hours", "1", "--workers", "1", "--probe"],
+         "need at least 316 h on 1 thread even at 2.5e+11 FLOP/s each"),
     ):
-        add(f"sweep-plan{args}", ["sweep", "plan", *args, "--no-probe"], fragment)
+        add(f"sweep-plan{args}", ["sweep", "plan", *args]
+            + ([] if "--probe" in args else ["--no-probe"]), fragment)
     new_store = ["--store", "{root}/new.db"]
     for args, fragment in (
         (["{good_toml}", *new_store, "--executor", "slurm"], "unknown executor 'slurm'"),
@@ -402,6 +407,7 @@ def _cases() -> list[tuple[str, list[str], str]]:
         (["{good_toml}", "--store", "{garbage_db}"], "not a readable scalinglab store"),
         (["{good_toml}", *new_store, "--runs-dir", "{a_file}"], "is a file; give a folder"),
         (["--preset", "nope", *new_store], "unknown preset 'nope'"),
+        (["{huge_toml}", *new_store, "--max-hours", "1"], "even at 2.5e+11 FLOP/s each"),
     ):
         add(f"sweep-run{args}", ["sweep", "run", *args], fragment)
 

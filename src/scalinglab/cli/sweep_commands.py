@@ -40,13 +40,19 @@ MAX_HOURS_OPTION = typer.Option(None, "--max-hours",
 
 
 def _estimate(
-    plans: list[Any], capacity: int, probe: bool
+    plans: list[Any], capacity: int, probe: bool, max_hours: float | None = None
 ) -> tuple[dict[str, float], float | None]:
-    """Per-run seconds and the sweep's wall seconds, from a throughput probe (or nothing)."""
+    """Per-run seconds and the sweep's wall seconds, from a throughput probe (or nothing).
+
+    `--max-hours` is first held against the accounting's lower bound, which needs no probe."""
     from scalinglab.errors import ScalinglabError
     from scalinglab.sweep import plan as planning
 
+    gpus = float(sum(1 for p in plans if p.gpus) > 0)
+    planning.check_lower_bound(plans, capacity, gpus, max_hours)
     if not probe:
+        if max_hours is not None:
+            note("--no-probe: --max-hours was checked against the peak-speed lower bound only")
         return {}, None
     try:
         throughput = planning.probe_throughput(plans, on_probe=lambda r: note(f"probing {r}"))
@@ -55,6 +61,9 @@ def _estimate(
         return {}, None
     seconds = {p.hash: planning.estimate_seconds(p, throughput) for p in plans}
     if any(v is None for v in seconds.values()):
+        note("no wall-time estimate: some runs could not be probed"
+             + ("; --max-hours was checked against the peak-speed lower bound only"
+                if max_hours is not None else ""))
         return {}, None
     gpus = float(sum(1 for p in plans if p.gpus) > 0)
     return seconds, planning.simulate_wall_seconds(plans, seconds, capacity,  # type: ignore[arg-type]
@@ -81,7 +90,7 @@ def plan_command(
     design = designs.resolve(file, preset)
     capacity = workers or os.cpu_count() or 1
     plans = planning.plan_sweep(design, capacity)
-    seconds, wall = _estimate(plans, capacity, probe)
+    seconds, wall = _estimate(plans, capacity, probe, max_hours)
     total_flops = sum(p.flops for p in plans)
     rows = [{"run": p.name, "hash": p.hash[:12], "family": p.config["family"],
              "params_nonembedding": p.params_nonembedding, "tokens": p.tokens, "flops": p.flops,
@@ -135,7 +144,7 @@ def run_command(
     if max_hours is not None:
         capacity = workers or os.cpu_count() or 1
         plans = planning.plan_sweep(design, capacity)
-        _, wall = _estimate(plans, capacity, probe=True)
+        _, wall = _estimate(plans, capacity, probe=True, max_hours=max_hours)
         if wall is not None:
             planning.check_budget(wall / 3600.0, max_hours)
     started = time.monotonic()
