@@ -559,16 +559,18 @@ def train_run(
     out = Path(out_dir) if out_dir is not None else None
     if out is not None:
         check_output_folder(out, "--out")
+        if out.is_dir():
+            _claim_folder(out, config_hash, overwrite)
+            finished = _load_finished(cfg, out, config_hash)
+            if finished is not None:
+                return finished
+
+    plan = plan_run(cfg)
+    if out is not None:  # created only once the run is known to be possible
         try:
             out.mkdir(parents=True, exist_ok=True)
         except OSError as error:
             raise write_error(error, out) from None
-        _claim_folder(out, config_hash, overwrite)
-        finished = _load_finished(cfg, out, config_hash)
-        if finished is not None:
-            return finished
-
-    plan = plan_run(cfg)
     run = run_name(cfg, plan.shape)
     trainer = _Trainer(cfg, plan, device)
     counts = plan.model_config.param_count()
