@@ -1,5 +1,7 @@
 """Property-based fuzzing of every reader of user files: any bytes either read or raise
-`ScalinglabError` (one line for the user), never another exception.
+`ScalinglabError` (one line for the user), never another exception. Readers: measurements
+CSV and Parquet, the side tables (`--positions`, `--accuracies`), sweep TOML, FIT.json and
+token files.
 
 CI runs `SCALINGLAB_FUZZ_EXAMPLES` examples per strategy (100 by default); a deeper run is
 `SCALINGLAB_FUZZ_EXAMPLES=1000 pytest tests/test_fuzz_readers.py` (see docs/reliability.md).
@@ -24,7 +26,7 @@ from hypothesis import strategies as st
 from scalinglab.data.tokens import load_tokens
 from scalinglab.errors import ScalinglabError
 from scalinglab.laws import load_fit
-from scalinglab.measurements import parse_column_map, read_measurements
+from scalinglab.measurements import check_side_table, parse_column_map, read_measurements
 from scalinglab.sweep.design import load_design
 
 EXAMPLES = int(os.environ.get("SCALINGLAB_FUZZ_EXAMPLES", "100"))
@@ -156,6 +158,13 @@ MAPS = st.sampled_from([[], ["Model Size=params"], ["los=loss"], ["flops=loss"],
 def test_measurements_csv_reads_or_refuses(data: bytes, column_map: list[str]) -> None:
     _reads_or_refuses(data, ".csv",
                       lambda p: read_measurements(p, parse_column_map(column_map)))
+
+
+@FUZZ
+@given(data=st.one_of(st.binary(max_size=1000), csv_bytes()))
+def test_side_tables_read_or_refuse(data: bytes) -> None:
+    _reads_or_refuses(data, ".csv", lambda p: check_side_table(
+        p, "--positions", ("run", "params", "loss"), numeric=("params", "loss")))
 
 
 @FUZZ
