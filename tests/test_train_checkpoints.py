@@ -30,9 +30,9 @@ def test_never_more_often_than_min_steps_and_the_fixed_clock() -> None:
 def test_a_run_with_a_folder_checkpoints_on_its_own_without_changing_its_loss(tmp_path) -> None:
     cfg = RunConfig(params=2e4, tokens=4e4, n_ctx=32, eval_tokens=2048, batch_tokens=128,
                     threads=1)
-    result = train_run(cfg, out_dir=tmp_path / "a",
-                       checkpoints=CheckpointPolicy(run_fraction=0.0, max_overhead=1.0,
-                                                        min_steps=50))
+    policy = CheckpointPolicy(run_fraction=0.0, max_overhead=1.0, min_steps=50)
+    result = train_run(cfg, out_dir=tmp_path / "a", checkpoints=policy)
     assert result.info["checkpoints"] >= 3  # 312 steps, at most every 50
+    assert policy.saves == 0  # the run counted on its own copy
     reference = train_run(cfg)
     assert result.final_loss == pytest.approx(reference.final_loss, abs=1e-6)

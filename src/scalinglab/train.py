@@ -550,7 +550,9 @@ def train_run(
     that run's files. Every file is written whole or not at all (`scalinglab.files`).
     `checkpoints` says when to save (default: `CheckpointPolicy()`).
     """
-    checkpoints = checkpoints if checkpoints is not None else CheckpointPolicy()
+    # A copy: the policy counts this run's saves, and the caller's policy stays as given.
+    checkpoints = dataclasses.replace(checkpoints or CheckpointPolicy(), cost=0.0, saves=0,
+                                      seconds_saving=0.0)
     started = time.perf_counter()
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
