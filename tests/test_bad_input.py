@@ -144,6 +144,7 @@ def world(tmp_path_factory) -> dict[str, str]:
                          planned_flops=1e9)])
     paths["store"] = store
     put("garbage.db", "not a database at all")
+    put("empty.db", "")
     # run folders
     for name, payload in (("other_run", {"summary": {"config_hash": "0" * 64, "status": "done",
                                                      "run": "old"}}),
@@ -418,6 +419,7 @@ def _cases() -> list[tuple[str, list[str], str]]:
     for args, fragment in (
         (["--store", "{root}/nope.db"], "no such store"),
         (["--store", "{garbage_db}"], "not a readable scalinglab store"),
+        (["--store", "{empty_db}"], "an empty file, not a scalinglab store"),
         (["--store", "{good_csv}"], "not a readable scalinglab store"),
         (["--store", "{store}", "--sweep", "nope"], "no sweep named 'nope'; known: pending"),
         (["--store", "{store}", "--sweep", "[/]"], "no sweep named '[/]'"),
@@ -435,6 +437,8 @@ def _cases() -> list[tuple[str, list[str], str]]:
          "no such store"),
         (["--sweep", "pending", "--store", "{garbage_db}", "-o", "{root}/x.csv"],
          "not a readable scalinglab store"),
+        (["--sweep", "pending", "--store", "{empty_db}", "-o", "{root}/x.csv"],
+         "an empty file, not a scalinglab store"),
         (["--store", "{store}"], "Missing option '--sweep'"),
     ):
         add(f"export{args}", ["export", *args], fragment)

@@ -107,6 +107,7 @@ class Store:
 
     def __init__(self, path: str | Path = DEFAULT_STORE, create: bool = True) -> None:
         self.path = Path(path)
+        self.create = create
         self.owner = uuid.uuid4().hex
         if not self.path.exists() and not create:
             raise ScalinglabError(f"{self.path}: no such store (run a sweep first, or --store)")
@@ -136,6 +137,10 @@ class Store:
         check = self.db.execute("PRAGMA quick_check").fetchone()[0]
         if check != "ok":
             raise sqlite3.DatabaseError(f"integrity check: {check}")
+        if not tables and not self.create:
+            raise ScalinglabError(
+                f"{self.path}: an empty file, not a scalinglab store (yet); a reader leaves it "
+                "as it is: run a sweep into it first, or choose another --store")
         if not tables:
             self.db.execute("PRAGMA journal_mode = WAL")
             with self.transaction() as db:
