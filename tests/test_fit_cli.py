@@ -136,7 +136,7 @@ def test_bad_options_are_one_line(tmp_path: Path) -> None:
         (["--law", "power", "--x", "loss"], "--x must be one of"),
         (["--drop-highest-loss", "99"], "would drop all"),
         (["--map", "Model Sise=params"], "did you mean 'Model Size'"),
-        (["--bootstrap", "5", "--jobs", "0"], "--jobs must be a positive number"),
+        (["--bootstrap", "5", "--jobs", "0"], "--jobs must be -1 (all cores) or at least 1"),
     ):
         result = runner.invoke(app, ["fit", data, *MAP, *args])
         assert result.exit_code == 2, (args, result.output)

@@ -80,3 +80,14 @@ def test_isoflop_runs_of_a_budget_record_that_budget_in_exact_flops() -> None:
     for plan in plans:
         assert plan.flops == pytest.approx(plan.spec.budget, rel=0.03)
         assert 6 * plan.params_nonembedding * plan.tokens < plan.spec.budget  # exact, not 6ND
+
+
+def test_an_impossible_max_hours_is_refused_from_the_accounting_without_a_probe() -> None:
+    design = parse_design({"name": "huge", "kind": "grid", "params": [5e7], "seeds": [0, 1],
+                           "tokens": {"min": 1e7, "max": 3e7, "count": 4}})
+    plans = planning.plan_sweep(design, 2)
+    floor = planning.fastest_seconds(plans, 2)
+    assert floor == pytest.approx(sum(p.flops for p in plans) / (2 * 2.5e11))
+    planning.check_lower_bound(plans, 2, 0.0, floor / 3600 * 1.01)
+    with pytest.raises(ScalinglabError, match="even at 2.5e\\+11 FLOP/s each"):
+        planning.check_lower_bound(plans, 2, 0.0, floor / 3600 * 0.99)

@@ -31,6 +31,7 @@ import pandas as pd
 from scalinglab import decide, laws
 from scalinglab.conventions import TokenCost
 from scalinglab.errors import ScalinglabError
+from scalinglab.files import write_text
 from scalinglab.jsonable import to_jsonable
 from scalinglab.measurements import final_rows
 from scalinglab.models.ladder import transformer_shape
@@ -364,7 +365,7 @@ def run_demo(
     summary = summarise(analysis, report, table)
     seconds = time.perf_counter() - started
     result = DemoResult(mode, out, report_path, seconds, backtest, summary)
-    (out / "demo.json").write_text(json.dumps(to_jsonable(result.to_dict()), indent=2))
+    write_text(out / "demo.json", json.dumps(to_jsonable(result.to_dict()), indent=2))
     return result
 
 

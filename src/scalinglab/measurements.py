@@ -29,19 +29,30 @@ def parse_column_map(pairs: Iterable[str]) -> dict[str, str]:
         source, sep, target = pair.partition("=")
         if not sep or not source.strip() or not target.strip():
             raise ScalinglabError(f"--map expects 'SOURCE=COLUMN', got {pair!r}")
+        if source.strip() in mapping:
+            raise ScalinglabError(f"--map renames {source.strip()!r} twice")
         mapping[source.strip()] = target.strip()
     return mapping
 
 
 def read_measurements(
-    path: str | Path, column_map: Mapping[str, str] | None = None
+    path: str | Path, column_map: Mapping[str, str] | None = None,
+    x: str | None = None,
 ) -> tuple[pd.DataFrame, list[str]]:
     """Read a CSV or Parquet file into the measurements table.
 
+    `x` names the one input of a one-variable law (e.g. a learning curve's `tokens`): then
+    only `x` and `loss` are required and the other size columns stay empty when absent.
     Returns the validated table and notes about what was derived (e.g. tokens from flops), which
     the caller should show the user. Raises `ScalinglabError` naming the file, column, row and
     value for any bad input.
     """
+    raw = read_table(path)
+    return to_measurements(raw, column_map, source=str(path), x=x)
+
+
+def read_table(path: str | Path) -> pd.DataFrame:
+    """Any CSV or Parquet file as a DataFrame, or one `ScalinglabError` line saying why not."""
     path = Path(path)
     if not path.exists():
         raise ScalinglabError(f"{path}: no such file")
@@ -51,17 +62,63 @@ def read_measurements(
         if path.suffix.lower() in (".parquet", ".pq"):
             raw = pd.read_parquet(path)
         else:
+            _check_header(path)
             raw = pd.read_csv(path)
     except pd.errors.EmptyDataError:
         raise ScalinglabError(f"{path}: the file is empty") from None
-    except (pd.errors.ParserError, UnicodeDecodeError, OSError, ValueError) as error:
-        first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error)
-        raise ScalinglabError(f"{path}: cannot be read as a table ({first_line})") from None
-    return to_measurements(raw, column_map, source=str(path))
+    except ScalinglabError:
+        raise
+    except Exception as error:  # pyarrow, pandas and the codecs raise many kinds
+        first_line = str(error).strip().splitlines()[0] if str(error).strip() else ""
+        reason = first_line[:200] or type(error).__name__
+        raise ScalinglabError(f"{path}: cannot be read as a table ({reason})") from None
+    if raw.columns.duplicated().any():
+        duplicate = raw.columns[raw.columns.duplicated()][0]
+        raise ScalinglabError(f"{path}: column {str(duplicate)!r} appears twice in the header")
+    return raw
+
+
+def check_side_table(path: str | Path, option: str, columns: Iterable[str],
+                     numeric: Iterable[str] = ()) -> pd.DataFrame:
+    """A small table beside the measurements (`--positions`, `--accuracies`): readable, with
+    the named columns, the `numeric` ones numbers. Returns it."""
+    try:
+        table = read_table(path)
+    except ScalinglabError as error:
+        raise ScalinglabError(f"{option} {error}") from None
+    missing = [c for c in columns if c not in table.columns]
+    if missing:
+        raise ScalinglabError(
+            f"{option} {path}: missing column(s) {', '.join(repr(c) for c in missing)} "
+            f"(expected {', '.join(columns)})" + _suggestion(missing[0], table.columns))
+    if table.empty:
+        raise ScalinglabError(f"{option} {path}: the table has no rows")
+    for column in numeric:
+        values = pd.to_numeric(table[column], errors="coerce")
+        bad = values.isna() | ~np.isfinite(values.fillna(0).astype(float))
+        if bad.any():
+            row = int(np.argmax(bad.to_numpy()))
+            raise ScalinglabError(f"{option} {path}: row {row + 1}, column {column!r}: "
+                                  f"{table[column].iloc[row]!r} is not a finite number")
+    return table
+
+
+def _check_header(path: Path) -> None:
+    """Refuse a CSV header that repeats a column (pandas would rename it `loss.1` silently)."""
+    import csv
+
+    with open(path, newline="", encoding="utf-8", errors="replace") as handle:
+        header = next(csv.reader(handle), [])
+    seen: set[str] = set()
+    for name in (h.strip() for h in header):
+        if name and name in seen:
+            raise ScalinglabError(f"{path}: column {name!r} appears twice in the header")
+        seen.add(name)
 
 
 def to_measurements(
-    raw: pd.DataFrame, column_map: Mapping[str, str] | None = None, source: str = "table"
+    raw: pd.DataFrame, column_map: Mapping[str, str] | None = None, source: str = "table",
+    x: str | None = None,
 ) -> tuple[pd.DataFrame, list[str]]:
     """Rename, derive and validate a raw table into the measurements table (see module doc)."""
     if raw.empty:
@@ -73,6 +130,14 @@ def to_measurements(
                 f"{source}: --map names column {name!r}, which is not in the file"
                 + _suggestion(name, raw.columns)
             )
+    for name, target in column_map.items():
+        if list(column_map.values()).count(target) > 1:
+            raise ScalinglabError(f"{source}: --map makes two columns named {target!r}")
+        if target in raw.columns and target not in column_map:
+            raise ScalinglabError(
+                f"{source}: --map '{name}={target}' would make a second {target!r} column; the "
+                f"file already has one (map it away too, e.g. --map '{target}=old_{target}')"
+            )
     table = raw.rename(columns=column_map).copy()
     notes: list[str] = []
 
@@ -80,9 +145,12 @@ def to_measurements(
         hint = _suggestion("loss", table.columns)
         raise ScalinglabError(f"{source}: missing column 'loss'{hint}")
     known = [c for c in ("params", "tokens", "flops") if c in table.columns]
+    others = [c for c in table.columns if c not in COLUMNS]  # what a misspelling could be
+    if x is not None and len(known) < 2:
+        return _one_variable(table, x, source, others)
     if len(known) < 2:
         missing = [c for c in ("params", "tokens", "flops") if c not in table.columns]
-        hint = "".join(_suggestion(c, table.columns) for c in missing)
+        hint = "".join(_suggestion(c, others) for c in missing)
         raise ScalinglabError(
             f"{source}: need two of the columns 'params', 'tokens', 'flops'; "
             f"missing {', '.join(repr(c) for c in missing)}{hint}"
@@ -111,6 +179,33 @@ def to_measurements(
     table["run"] = table["run"].astype(str)
     table["family"] = table["family"].astype(str)
 
+    ordered = list(COLUMNS) + [c for c in table.columns if c not in COLUMNS]
+    return table[ordered].reset_index(drop=True), notes
+
+
+def _one_variable(
+    table: pd.DataFrame, x: str, source: str, others: list[str]
+) -> tuple[pd.DataFrame, list[str]]:
+    """A table for a one-variable law: `x` and `loss` required, other sizes left empty."""
+    if x not in table.columns:
+        hint = _suggestion(x, others)
+        raise ScalinglabError(f"{source}: missing column {x!r}, the law's x{hint}")
+    for column in (x, "loss"):
+        table[column] = _numeric_column(table[column], column, source)
+    notes = []
+    for column in ("params", "params_nonembedding", "tokens", "flops"):
+        if column not in table.columns:
+            table[column] = np.nan
+    blank = [c for c in ("params", "tokens", "flops") if table[c].isna().all()]
+    if blank:
+        notes.append(f"one-variable law on {x!r}: no {', '.join(repr(c) for c in blank)} column "
+                     "needed, none derived")
+    if "family" not in table.columns:
+        table["family"] = Path(source).stem if source != "table" else "runs"
+    if "run" not in table.columns:
+        table["run"] = [f"row{i}" for i in range(len(table))]
+    table["run"] = table["run"].astype(str)
+    table["family"] = table["family"].astype(str)
     ordered = list(COLUMNS) + [c for c in table.columns if c not in COLUMNS]
     return table[ordered].reset_index(drop=True), notes
 

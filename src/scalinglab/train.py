@@ -16,7 +16,9 @@ What a run does, and where each number comes from:
 - At the end: loss by context position (`position_losses`) and, on `arithmetic`, the exact-match
   accuracy of greedy answers.
 - Checkpoints (model, optimizer, step, RNG, measurements so far) in `out_dir`, written when
-  `should_stop()` says so and every few minutes; a later call with the same config resumes.
+  `should_stop()` says so and at intervals set by the run's cost (`CheckpointPolicy`: about 2%
+  of the run's expected time, never costing more than 2% of training time); a later call with
+  the same config resumes.
   A NaN/inf loss stops the run with status "diverged".
 - Reproducibility: the run records the torch thread count it used and its device (`threads`,
   `device`, in result.json and on every measurements row); the same seed, threads, torch and
@@ -48,6 +50,7 @@ from scalinglab import schedules
 from scalinglab.accounting import kaplan_flops
 from scalinglab.data import CORPORA, BatchSampler, Corpus, get_corpus
 from scalinglab.errors import ScalinglabError
+from scalinglab.files import check_output_folder, write_error, write_table, write_text, write_with
 from scalinglab.measurements import finished_rows
 from scalinglab.models.ladder import Shape, lstm_shape, transformer_shape
 from scalinglab.models.lstm import LSTMConfig, LSTMLanguageModel
@@ -59,7 +62,6 @@ DEVICES = ("auto", "cpu", "cuda")
 # Fields that do not change a run's numbers (up to floating-point reassociation) stay out of
 # the config hash, so the same run on more threads or another device resumes the same checkpoint.
 NOT_HASHED = ("threads", "device", "compile")
-CHECKPOINT_SECONDS = 300.0
 PROGRESS_SECONDS = 0.5
 LOSS_CHECK_STEPS = 8
 EVAL_LOGIT_FLOATS = 2**24
@@ -136,8 +138,31 @@ class RunConfig:
             self.positions in ("learned", "rotary"),
             f"positions must be 'learned' or 'rotary', got {self.positions!r}",
         )
-        _require(self.lr is None or self.lr > 0, f"--lr must be positive, got {self.lr}")
+        _require(
+            self.lr is None or (self.lr > 0 and math.isfinite(self.lr)),
+            f"--lr must be positive and finite, got {self.lr}",
+        )
         _require(self.n_ctx is None or self.n_ctx >= 1, f"--n-ctx must be >= 1, got {self.n_ctx}")
+        for name in ("n_layer", "d_model", "n_head"):
+            value = getattr(self, name)
+            _require(
+                value is None or value >= 1,
+                f"--{name.replace('_', '-')} must be at least 1, got {value}",
+            )
+        _require(0 <= self.seed < 2**32, f"--seed must be in [0, 2^32), got {self.seed}")
+        _require(
+            self.warmup_tokens is None
+            or (self.warmup_tokens >= 0 and math.isfinite(self.warmup_tokens)),
+            f"--warmup-tokens must be 0 or more (finite), got {self.warmup_tokens}",
+        )
+        _require(
+            self.weight_decay >= 0 and math.isfinite(self.weight_decay),
+            f"weight_decay must be 0 or more, got {self.weight_decay}",
+        )
+        _require(
+            self.grad_clip > 0 and math.isfinite(self.grad_clip),
+            f"grad_clip must be positive, got {self.grad_clip}",
+        )
         _require(self.eval_count >= 1, f"eval_count must be >= 1, got {self.eval_count}")
         _require(self.eval_tokens >= 1, f"eval_tokens must be >= 1, got {self.eval_tokens}")
         _require(self.threads >= 0, f"--threads must be 0 (all cores) or more, got {self.threads}")
@@ -217,6 +242,46 @@ class RunResult:
 
 
 @dataclass
+class CheckpointPolicy:
+    """When a run saves a checkpoint: often enough that a kill -9 loses little of a tiny or a
+    long run, rarely enough that saving costs at most `max_overhead` of the training time.
+
+    The interval in seconds is max(cost / max_overhead, min(run_fraction x the run's expected
+    seconds, max_seconds)), and never shorter than `min_steps` steps. `cost` is the measured
+    time of the last save (model, optimizer, measurements, fsync), the expected seconds come
+    from the measured time per step. `fixed_seconds` restores a plain clock (e.g. the former
+    300 s, for benchmarks). The policy also counts saves and their seconds for the run's info.
+    """
+
+    max_overhead: float = 0.02
+    run_fraction: float = 0.02
+    max_seconds: float = 120.0
+    min_steps: int = 10
+    fixed_seconds: float | None = None
+    cost: float = 0.0
+    saves: int = 0
+    seconds_saving: float = 0.0
+
+    def interval(self, seconds_per_step: float, steps_total: int) -> float:
+        """Seconds between checkpoints for a run at this speed and length."""
+        if self.fixed_seconds is not None:
+            return self.fixed_seconds
+        by_run = min(self.run_fraction * seconds_per_step * steps_total, self.max_seconds)
+        return max(self.cost / self.max_overhead, by_run)
+
+    def due(self, steps_since: int, seconds_since: float, seconds_per_step: float,
+            steps_total: int) -> bool:
+        if self.fixed_seconds is None and steps_since < self.min_steps:
+            return False
+        return seconds_since >= self.interval(seconds_per_step, steps_total)
+
+    def record(self, seconds: float) -> None:
+        self.cost = seconds
+        self.saves += 1
+        self.seconds_saving += seconds
+
+
+@dataclass
 class Plan:
     """The resolved numbers of a run: shape, batch, steps, learning rate, evaluation points."""
 
@@ -271,6 +336,7 @@ def plan_run(cfg: RunConfig) -> Plan:
             vocab_size=corpus.vocab_size, n_layer=shape.n_layer, d_model=shape.d_model
         )
 
+    _check_memory(cfg, model_config)
     batch_tokens = cfg.batch_tokens or schedules.default_batch_tokens(cfg.tokens, n_ctx)
     batch_size = max(1, round(batch_tokens / n_ctx))
     batch_tokens = batch_size * n_ctx
@@ -315,6 +381,32 @@ def plan_run(cfg: RunConfig) -> Plan:
         branches=branches,
         decay_start=decay_start,
     )
+
+
+# fp32 weights, gradients and AdamW's two moments: 16 bytes per parameter before activations.
+TRAINING_BYTES_PER_PARAM = 16
+
+
+def _check_memory(cfg: RunConfig, model_config: TransformerConfig | LSTMConfig) -> None:
+    """Refuse a model whose weights and optimizer state alone exceed the device's memory
+    (a planned CUDA run on a machine without one is left to the machine that runs it)."""
+    total = model_config.param_count().total
+    need = TRAINING_BYTES_PER_PARAM * total
+    cuda = torch.cuda.is_available()
+    if cfg.device == "cuda" and not cuda:
+        return
+    if cfg.device != "cpu" and cuda:
+        have = torch.cuda.get_device_properties(0).total_memory
+        where = "the GPU has"
+    else:
+        have = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+        where = "this machine has"
+    if need > have:
+        raise ScalinglabError(
+            f"--params {cfg.params:g}: a model of {total:,} parameters needs about "
+            f"{need / 1e9:,.3g} GB for weights, gradients and AdamW state; {where} "
+            f"{have / 1e9:,.3g} GB"
+        )
 
 
 def _require(ok: bool, message: str) -> None:
@@ -460,6 +552,8 @@ def train_run(
     out_dir: Path | str | None = None,
     progress: Callable[[dict[str, Any]], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
+    overwrite: bool = False,
+    checkpoints: CheckpointPolicy | None = None,
 ) -> RunResult:
     """Train one run and return its measurements (see the module doc for what it does).
 
@@ -467,8 +561,14 @@ def train_run(
     text corpora) and, while unfinished, `checkpoint-<hash>.pt`; a finished run there with the
     same config hash is returned as is, an unfinished one resumes. `progress(dict)` is called
     about twice a second; `should_stop()` is checked every step and, when true, the run is
-    checkpointed and returned with status "interrupted".
+    checkpointed and returned with status "interrupted". A folder holding a run of another
+    configuration (finished, or a checkpoint) is refused unless `overwrite`, which first removes
+    that run's files. Every file is written whole or not at all (`scalinglab.files`).
+    `checkpoints` says when to save (default: `CheckpointPolicy()`).
     """
+    # A copy: the policy counts this run's saves, and the caller's policy stays as given.
+    checkpoints = dataclasses.replace(checkpoints or CheckpointPolicy(), cost=0.0, saves=0,
+                                      seconds_saving=0.0)
     started = time.perf_counter()
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
@@ -478,31 +578,33 @@ def train_run(
     config_hash = cfg.config_hash()
     out = Path(out_dir) if out_dir is not None else None
     if out is not None:
-        out.mkdir(parents=True, exist_ok=True)
-        finished = _load_finished(cfg, out, config_hash)
-        if finished is not None:
-            return finished
+        check_output_folder(out, "--out")
+        if out.is_dir():
+            _claim_folder(out, config_hash, overwrite)
+            finished = _load_finished(cfg, out, config_hash)
+            if finished is not None:
+                return finished
 
     plan = plan_run(cfg)
+    if out is not None:  # created only once the run is known to be possible
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise write_error(error, out) from None
     run = run_name(cfg, plan.shape)
     trainer = _Trainer(cfg, plan, device)
     counts = plan.model_config.param_count()
     flops_per_token = plan.model_config.flops_per_token()
     if out is not None and plan.corpus.tokenizer_json is not None:
-        (out / "tokenizer.json").write_text(plan.corpus.tokenizer_json)
+        write_text(out / "tokenizer.json", plan.corpus.tokenizer_json)
 
     rows: list[dict[str, Any]] = []
     done_branches: set[int] = set()
     first_step, seconds_before = 0, 0.0
     checkpoint_path = out / f"checkpoint-{config_hash[:16]}.pt" if out is not None else None
     if checkpoint_path is not None and checkpoint_path.exists():
-        state = torch.load(checkpoint_path, map_location=device, weights_only=True)
-        trainer.model.load_state_dict(state["model"])
-        trainer.optimizer.load_state_dict(state["optimizer"])
-        torch.set_rng_state(state["torch_rng"])
-        first_step, seconds_before = int(state["step"]), float(state["seconds"])
-        rows = list(state["rows"])
-        done_branches = set(state["done_branches"])
+        first_step, seconds_before, rows, done_branches = _resume(checkpoint_path, trainer,
+                                                                  device)
 
     def row(step: int, loss: float, final: bool, phase: str) -> dict[str, Any]:
         tokens = step * plan.batch_tokens
@@ -537,6 +639,7 @@ def train_run(
     def save_checkpoint(step: int) -> None:
         if checkpoint_path is None:
             return
+        saving = time.perf_counter()
         state = {
             "model": trainer.model.state_dict(),
             "optimizer": trainer.optimizer.state_dict(),
@@ -547,10 +650,9 @@ def train_run(
             "done_branches": sorted(done_branches),
             "config_hash": config_hash,
         }
-        tmp = checkpoint_path.with_suffix(".tmp")
-        torch.save(state, tmp)
-        os.replace(tmp, checkpoint_path)
+        write_with(checkpoint_path, lambda handle: torch.save(state, handle))
         _write_measurements(out, rows)  # type: ignore[arg-type]
+        checkpoints.record(time.perf_counter() - saving)
 
     status = "done"
     pending: list[torch.Tensor] = []
@@ -593,6 +695,7 @@ def train_run(
         return bool(torch.isfinite(values).all())
 
     step = first_step
+    loop_started, last_checkpoint_step = time.perf_counter(), first_step
     while step < plan.steps:
         if step in branch_at and step not in done_branches:
             end = branch_at[step]
@@ -632,9 +735,12 @@ def train_run(
         now = time.perf_counter()
         if now - last_report > PROGRESS_SECONDS:
             report(step, "train")
-        if checkpoint_path is not None and now - last_checkpoint > CHECKPOINT_SECONDS:
+        if checkpoint_path is not None and checkpoints.due(
+            step - last_checkpoint_step, now - last_checkpoint,
+            (now - loop_started) / max(1, step - first_step), plan.steps,
+        ):
             save_checkpoint(step)
-            last_checkpoint = time.perf_counter()
+            last_checkpoint, last_checkpoint_step = time.perf_counter(), step
 
     position_losses = None
     accuracy = None
@@ -688,7 +794,8 @@ def train_run(
             "batch_tokens": plan.batch_tokens,
             "steps": plan.steps,
         },
-        info=info | {"lr": plan.lr},
+        info=info | {"lr": plan.lr, "checkpoints": checkpoints.saves,
+                     "checkpoint_seconds": checkpoints.seconds_saving},
     )
     if out is not None and status != "interrupted":
         _write_result(out, result)
@@ -697,18 +804,85 @@ def train_run(
     return result
 
 
+def _resume(
+    path: Path, trainer: _Trainer, device: torch.device
+) -> tuple[int, float, list[dict[str, Any]], set[int]]:
+    """Load a checkpoint into the trainer; a damaged one is one line naming the file."""
+    try:
+        state = torch.load(path, map_location=device, weights_only=True)
+        trainer.model.load_state_dict(state["model"])
+        trainer.optimizer.load_state_dict(state["optimizer"])
+        torch.set_rng_state(state["torch_rng"])
+        return (int(state["step"]), float(state["seconds"]), list(state["rows"]),
+                set(state["done_branches"]))
+    except Exception as error:  # truncated, corrupt, foreign or of another shape
+        reason = str(error).strip().splitlines()[0][:120] if str(error).strip() else ""
+        raise ScalinglabError(
+            f"{path}: checkpoint is damaged or not this run's ({type(error).__name__}"
+            f"{': ' + reason if reason else ''}); delete it to restart the run from step 0"
+        ) from None
+
+
 def _write_measurements(out: Path, rows: list[dict[str, Any]]) -> None:
     if rows:
-        pd.DataFrame(rows).to_csv(out / "measurements.csv", index=False)
+        write_table(pd.DataFrame(rows), out / "measurements.csv")
 
 
 def _write_result(out: Path, result: RunResult) -> None:
-    """measurements.csv, position_losses.csv and result.json (summary + config)."""
-    result.measurements.to_csv(out / "measurements.csv", index=False)
+    """measurements.csv, position_losses.csv, then result.json (which marks the run finished)."""
+    write_table(result.measurements, out / "measurements.csv")
     if result.position_losses is not None:
-        result.position_losses.to_csv(out / "position_losses.csv", index=False)
+        write_table(result.position_losses, out / "position_losses.csv")
     payload = {"summary": result.summary(), "config": dataclasses.asdict(result.config)}
-    (out / "result.json").write_text(json.dumps(payload, indent=2, default=_json_default))
+    write_text(out / "result.json", json.dumps(payload, indent=2, default=_json_default))
+
+
+RUN_FILES = ("result.json", "measurements.csv", "position_losses.csv", "tokenizer.json")
+
+
+def _claim_folder(out: Path, config_hash: str, overwrite: bool) -> None:
+    """Refuse a folder holding another configuration's run, unless `overwrite` (then clear it)."""
+    other = _other_run(out, config_hash)
+    if other is None:
+        return
+    if not overwrite:
+        raise ScalinglabError(
+            f"--out {out}: holds {other}; choose another folder or pass --overwrite to replace it"
+        )
+    for name in RUN_FILES:
+        (out / name).unlink(missing_ok=True)
+    for checkpoint in out.glob("checkpoint-*.pt"):
+        if not checkpoint.name.startswith(f"checkpoint-{config_hash[:16]}"):
+            checkpoint.unlink()
+
+
+def _other_run(out: Path, config_hash: str) -> str | None:
+    """What in `out` belongs to another configuration (a description), or None."""
+    path = out / "result.json"
+    if path.exists():
+        summary = _read_summary(path)
+        if summary.get("config_hash") != config_hash:
+            run = summary.get("run", "?")
+            return f"a {summary.get('status', 'finished')} run of another configuration ({run})"
+    for checkpoint in out.glob("checkpoint-*.pt"):
+        if not checkpoint.name.startswith(f"checkpoint-{config_hash[:16]}"):
+            return f"an unfinished run of another configuration ({checkpoint.name})"
+    return None
+
+
+def _read_summary(path: Path) -> dict[str, Any]:
+    """The `summary` of a result.json, checked to be the shape `train_run` writes."""
+    try:
+        payload = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ScalinglabError(f"{path}: not a readable result.json ({error})") from None
+    summary = payload.get("summary") if isinstance(payload, dict) else None
+    if not isinstance(summary, dict) or not isinstance(summary.get("config_hash"), str):
+        raise ScalinglabError(
+            f"{path}: not a result.json written by scalinglab (no summary with a config_hash); "
+            "move it aside or pass --overwrite"
+        )
+    return summary
 
 
 def _json_default(value: Any) -> Any:
@@ -724,14 +898,15 @@ def _load_finished(cfg: RunConfig, out: Path, config_hash: str) -> RunResult | N
     path = out / "result.json"
     if not path.exists():
         return None
-    try:
-        payload = json.loads(path.read_text())
-    except json.JSONDecodeError:
-        return None
-    summary = payload.get("summary", {})
+    summary = _read_summary(path)
     if summary.get("config_hash") != config_hash or summary.get("status") != "done":
         return None
-    measurements = pd.read_csv(out / "measurements.csv")
+    try:
+        measurements = pd.read_csv(out / "measurements.csv")
+    except (OSError, ValueError) as error:
+        raise ScalinglabError(
+            f"{out / 'measurements.csv'}: the finished run's measurements cannot be read "
+            f"({type(error).__name__}); pass --overwrite to train it again") from None
     positions_path = out / "position_losses.csv"
     shape_keys = ("n_layer", "d_model", "n_head", "n_ctx", "batch_tokens", "steps")
     scalar_keys = {
@@ -748,6 +923,11 @@ def _load_finished(cfg: RunConfig, out: Path, config_hash: str) -> RunResult | N
         "corpus_fingerprint",
         "config_hash",
     }
+    missing = [k for k in scalar_keys if k not in summary]
+    if missing:
+        raise ScalinglabError(
+            f"{path}: result.json lacks {', '.join(sorted(missing))}; pass --overwrite to train "
+            "the run again")
     return RunResult(
         config=cfg,
         threads=summary.get("threads"),

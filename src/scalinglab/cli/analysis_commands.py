@@ -34,6 +34,7 @@ def _tables(data: Path | None, sweeps: list[str] | None, store: Path,
     if (data is None) == (not sweeps):
         raise ScalinglabError("give exactly one of --data FILE or --sweep NAME")
     if data is not None:
+        _check_side_tables(positions, accuracies)
         tables = load_data(data, positions, accuracies)
         for message in tables.notes:
             note(message)
@@ -41,6 +42,18 @@ def _tables(data: Path | None, sweeps: list[str] | None, store: Path,
     if positions is not None or accuracies is not None:
         raise ScalinglabError("--positions and --accuracies go with --data, not --sweep")
     return load_sweeps(store, list(sweeps or []))
+
+
+def _check_side_tables(positions: Path | None, accuracies: Path | None) -> None:
+    """`--positions` and `--accuracies` files: readable, with their columns, numbers numeric."""
+    from scalinglab.measurements import check_side_table
+
+    if positions is not None:
+        check_side_table(positions, "--positions", ("run", "position", "loss"),
+                         numeric=("position", "loss"))
+    if accuracies is not None:
+        check_side_table(accuracies, "--accuracies", ("run", "name", "value"),
+                         numeric=("value",))
 
 
 def _check_bootstrap(n_bootstrap: int) -> None:
@@ -245,8 +258,6 @@ def conventions(
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Porian's ablation: Approaches 1-3's exponent a under each accounting convention."""
-    from rich.markup import escape
-
     from scalinglab.analyses.conventions import convention_ablation
     from scalinglab.laws.identifiability import interval_reason
 
@@ -270,7 +281,7 @@ def conventions(
             reason = interval_reason(*interval) if interval else ""
             cells.append(f"not identified ({reason})" if reason else
                          f"{value:.3f}" + (f" {_span(interval)}" if interval else ""))
-        shown.add_row(row.name, escape(row.description), *cells)
+        shown.add_row(row.name, row.description, *cells)
     console.print(shown)
     spread = ablation.spread()
     if spread is not None:

@@ -1,13 +1,18 @@
 """The Typer app every command module registers on, and the helpers they share.
 
 Commands are thin: they parse options, call the library, and print either Rich tables (for
-people) or one JSON object (`--json`, for machines). A `ScalinglabError` becomes one line on
-stderr and exit code 2, never a traceback.
+people) or one JSON object (`--json`, for machines). A `ScalinglabError` (and a malformed
+option, which click reports) becomes one line on stderr and exit code 2, never a traceback.
+
+Rich markup is off on both consoles: every string printed, a run name from a CSV cell or a
+file name alike, is shown as written (`[/]` stays `[/]`). Styling is asked for explicitly with
+`styled(...)` (a `rich.text.Text`), never by brackets inside an f-string.
 """
 
 from __future__ import annotations
 
 import functools
+import inspect
 import json
 import sys
 from collections.abc import Callable
@@ -15,8 +20,45 @@ from typing import Any
 
 import typer
 from rich.console import Console
+from rich.style import Style
+from rich.text import Text
+from typer.core import TyperGroup
 
 from scalinglab.jsonable import to_jsonable
+
+
+class _OneLineErrors(TyperGroup):
+    """Click's own usage errors (a malformed or missing option) as one `error:` line, exit 2."""
+
+    def main(self, *args: Any, standalone_mode: bool = True, **kwargs: Any) -> Any:
+        if not standalone_mode:
+            return super().main(*args, standalone_mode=False, **kwargs)
+        try:
+            result = super().main(*args, standalone_mode=False, **kwargs)
+        except typer.TyperException as error:  # click's usage errors (typer vendors click)
+            if type(error).__name__ == "NoArgsIsHelpError":
+                error.show()  # type: ignore[attr-defined]
+            else:
+                context = getattr(error, "ctx", None)
+                command = context.command_path if context is not None else "scalinglab"
+                got = _bad_value(error)
+                print_error(f"{error.format_message()}{got} (see `{command} --help`)")  # type: ignore[attr-defined]
+            sys.exit(getattr(error, "exit_code", 2))
+        except typer.Abort:
+            print_error("aborted")
+            sys.exit(1)
+        sys.exit(result if isinstance(result, int) else 0)
+
+
+def _bad_value(error: BaseException) -> str:
+    """` (got 'lots')` when typer's parser kept the value it could not convert."""
+    cause = error.__cause__
+    try:
+        value = cause.errors()[0]["input"]  # type: ignore[union-attr]
+    except (AttributeError, IndexError, KeyError, TypeError):
+        return ""
+    return f" (got {value!r})"
+
 
 app = typer.Typer(
     name="scalinglab",
@@ -24,9 +66,39 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
+    cls=_OneLineErrors,
 )
-console = Console()
-err_console = Console(stderr=True)
+console = Console(markup=False)
+err_console = Console(stderr=True, markup=False)
+
+
+def styled(*parts: str | tuple[str, str | Style]) -> Text:
+    """Text with explicit styles, e.g. `styled(("error:", "bold red"), " ", message)`.
+
+    Plain strings are never parsed as markup, so user and file strings print as written.
+    """
+    return Text.assemble(*parts)
+
+
+def plain(value: Any) -> str:
+    """A table cell from a value that may be missing: None and NaN become ""."""
+    if value is None or (isinstance(value, float) and value != value):
+        return ""
+    try:
+        import pandas as pd
+
+        if pd.isna(value):
+            return ""
+    except (TypeError, ValueError):
+        pass
+    return str(value)
+
+
+def print_error(message: str) -> None:
+    """One `error: ...` line on stderr (the message is printed as written)."""
+    one_line = " ".join(str(message).split())
+    err_console.print(styled(("error:", "bold red"), " ", one_line), highlight=False,
+                      soft_wrap=True)
 
 JSON_OPTION = typer.Option(
     False, "--json", help="Print one JSON object to stdout instead of tables."
@@ -34,18 +106,34 @@ JSON_OPTION = typer.Option(
 
 
 def user_errors(command: Callable[..., Any]) -> Callable[..., Any]:
-    """Turn `ScalinglabError` (bad input) into one line on stderr and exit code 2."""
+    """Check the options against `scalinglab.options.RULES`, then run the command; turn
+    `ScalinglabError` (bad input) into one line on stderr and exit code 2."""
     from scalinglab.errors import ScalinglabError
+    from scalinglab.options import check_options
+
+    flags = _flags(command)
 
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
+            check_options({flags[name]: value for name, value in kwargs.items() if name in flags})
             return command(*args, **kwargs)
         except ScalinglabError as error:
-            err_console.print(f"[bold red]error:[/] {error}", highlight=False, soft_wrap=True)
+            print_error(str(error))
             raise typer.Exit(code=2) from None
 
     return wrapper
+
+
+def _flags(command: Callable[..., Any]) -> dict[str, str]:
+    """{parameter name: its long option name} from the command's Typer declarations."""
+    flags = {}
+    for name, parameter in inspect.signature(command).parameters.items():
+        declared = getattr(parameter.default, "param_decls", None) or ()
+        long_names = [d for d in declared if isinstance(d, str) and d.startswith("--")]
+        if long_names:
+            flags[name] = long_names[0].split("/")[0]
+    return flags
 
 
 def print_json(obj: dict[str, Any]) -> None:
@@ -55,4 +143,5 @@ def print_json(obj: dict[str, Any]) -> None:
 
 def note(message: str) -> None:
     """A remark for people (e.g. a derived column): stderr, so `--json` stdout stays clean."""
-    err_console.print(f"[dim]note:[/] {message}", highlight=False, soft_wrap=True)
+    err_console.print(styled(("note:", "dim"), " ", str(message)), highlight=False,
+                      soft_wrap=True)

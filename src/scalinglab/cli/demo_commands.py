@@ -6,10 +6,19 @@ from pathlib import Path
 from typing import Any
 
 import typer
-from rich.markup import escape
+from rich.style import Style
 from rich.table import Table
 
-from scalinglab.cli.app import JSON_OPTION, app, console, err_console, note, print_json, user_errors
+from scalinglab.cli.app import (
+    JSON_OPTION,
+    app,
+    console,
+    err_console,
+    note,
+    print_json,
+    styled,
+    user_errors,
+)
 
 
 def _interval(values: Any) -> str:
@@ -27,17 +36,17 @@ def _exponent(value: float, interval: Any) -> str:
 
 def _print_summary(result: Any) -> None:
     data = result.to_dict()
-    console.rule(f"[bold]scalinglab demo ({data['mode']}) — {data['seconds']:.0f} s")
+    console.rule(styled((f"scalinglab demo ({data['mode']}) — {data['seconds']:.0f} s", "bold")))
     runs = ", ".join(f"{n} {family}" for family, n in data["runs"].items())
-    console.print(f"Runs: {runs}. Report: [link=file://{Path(data['report']).resolve()}]"
-                  f"{data['report']}[/link]")
+    link = Style(link=f"file://{Path(data['report']).resolve()}")
+    console.print(styled(f"Runs: {runs}. Report: ", (str(data["report"]), link)))
 
     fits = Table(title="Fitted laws (95% intervals; parameters the data cannot pin down read "
                        "\"not identified\")", title_justify="left")
     for column in ("law", "parameters"):
         fits.add_column(column)
     for label, text in data["param_text"].items():
-        fits.add_row(escape(label), escape(text))
+        fits.add_row(label, text)
     console.print(fits)
 
     rules = Table(title="Compute-optimal allocation", title_justify="left")
@@ -52,24 +61,24 @@ def _print_summary(result: Any) -> None:
     console.print(rules)
 
     for key, verdict in data["verdicts"].items():
-        console.print(f"[bold]{escape(key)}[/]: {escape(verdict)}")
+        console.print(styled((key, "bold"), f": {verdict}"))
     if data["transformer_vs_lstm"] is not None:
-        console.print(f"[bold]Transformer vs LSTM[/]: "
-                      f"{escape(data['transformer_vs_lstm']['summary'])}")
+        console.print(styled(("Transformer vs LSTM", "bold"),
+                             f": {data['transformer_vs_lstm']['summary']}"))
     bt = data["backtest"]
     verdict = "inside" if bt["inside_interval"] else "OUTSIDE"
-    console.print(
-        f"[bold]Backtest[/]: fitted below {bt['fit_max_flops']:.3g} FLOPs, trained "
+    console.print(styled(
+        ("Backtest", "bold"),
+        f": fitted below {bt['fit_max_flops']:.3g} FLOPs, trained "
         f"N={bt['params_nonembedding']:.3g} on D={bt['tokens']:.3g} tokens "
         f"({bt['compute_multiple']:.1f}x the compute): predicted {bt['predicted']:.4f} "
         f"{_interval(bt['interval'])}, measured {bt['measured']:.4f}, "
-        f"error {100 * bt['are']:.2f}% ({verdict} the interval)"
-    )
+        f"error {100 * bt['are']:.2f}% ({verdict} the interval)",
+    ))
     fit = bt["fit"]
     noise = (fit.get("bootstrap") or {}).get("noise") or {}
-    console.print(f"  law: {escape(fit.get('selection', fit.get('law', '')))}; the interval "
-                  f"is for a measured run: {escape(noise.get('text', 'no noise model'))}",
-                  highlight=False)
+    console.print(f"  law: {fit.get('selection', fit.get('law', ''))}; the interval is for a "
+                  f"measured run: {noise.get('text', 'no noise model')}", highlight=False)
 
 
 @app.command()
@@ -84,10 +93,12 @@ def demo(
 ) -> None:
     """Measure, fit, predict and show scaling laws on the embedded stdlib corpus, end to end."""
     from scalinglab.demo import run_demo
+    from scalinglab.files import check_output_folder
     from scalinglab.sweep.progress import SweepDisplay
 
     if quick and full:
         raise typer.BadParameter("choose at most one of --quick and --full")
+    check_output_folder(out, "--out")
     mode = "quick" if quick else "full" if full else "standard"
     display = None if as_json else (lambda name: SweepDisplay(err_console, name))
     result = run_demo(out, mode=mode, workers=workers, display_factory=display, on_note=note,

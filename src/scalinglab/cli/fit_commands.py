@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 import typer
 from rich.table import Table
 
-from scalinglab.cli.app import JSON_OPTION, app, console, note, print_json, user_errors
+from scalinglab.cli.app import JSON_OPTION, app, console, note, print_json, styled, user_errors
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -76,13 +76,21 @@ def fit(
     from scalinglab import laws
     from scalinglab.conventions import accounting_for, default_convention, get_convention
     from scalinglab.errors import ScalinglabError
+    from scalinglab.files import check_output_file
 
-    table = _read(data, column_map, drop_highest_loss)
-    counted = get_convention(convention or default_convention(table))
-    table = counted.view(table, str(data))
     if out is not None:
-        _check_writable(out)
-    if not all_rows:
+        check_output_file(out, "--out")
+    if approach not in (1, 2, 3):
+        raise ScalinglabError(f"--approach must be 1, 2 or 3, got {approach}")
+    law = None
+    if approach == 3 and law_name != "auto":
+        law = _make_law(law_name, x, x_is_threshold=False)
+    table = _read(data, column_map, drop_highest_loss, _one_x(law))
+    counted = None
+    if _one_x(law) is None:  # N and C are counted in one convention (a curve needs neither)
+        counted = get_convention(convention or default_convention(table))
+        table = counted.view(table, str(data))
+    if not all_rows and {"run", "tokens"} <= set(table.columns):
         table = _regime_rows(table)
     if approach in (1, 2):
         if n_bootstrap:
@@ -100,9 +108,6 @@ def fit(
         else:
             _print_allocation(allocation)
         return
-    if approach != 3:
-        raise ScalinglabError(f"--approach must be 1, 2 or 3, got {approach}")
-
     if all_rows:
         _note_rows_per_run(table)
     selection = None
@@ -113,9 +118,10 @@ def fit(
         law = selection.law
         note(selection.sentence())
     else:
-        law = _make_law(law_name, x, x_is_threshold=False)
+        assert law is not None
         law.fit(table, str(data))
-    law.accounting = accounting_for(counted, table)
+    if counted is not None:
+        law.accounting = accounting_for(counted, table)
     boot = None
     if n_bootstrap:
         boot = laws.bootstrap(law, table, n_resamples=n_bootstrap, seed=seed, n_jobs=jobs,
@@ -161,8 +167,8 @@ def backtest(
     """Fit on small runs, predict the large ones: intervals and absolute relative errors."""
     from scalinglab import laws
 
-    table = _read(data, column_map, drop_highest_loss)
     law = _make_law(law_name, x, x_is_threshold=True)
+    table = _read(data, column_map, drop_highest_loss, _one_x(law))
     rows = laws.backtest(law, table, x=x, train_max=train_max, n_resamples=n_bootstrap,
                          seed=seed, n_jobs=jobs, source=str(data))
     summary = {
@@ -184,12 +190,20 @@ def backtest(
 
 
 # --- Helpers -------------------------------------------------------------------------------
-def _read(data: Path, column_map: list[str] | None, drop_highest_loss: int) -> pd.DataFrame:
+def _one_x(law: Law | None) -> str | None:
+    """A one-variable law's input column (then only it and loss are required), else None."""
+    from scalinglab.laws.forms import OneVariableLaw
+
+    return law.x if isinstance(law, OneVariableLaw) else None
+
+
+def _read(data: Path, column_map: list[str] | None, drop_highest_loss: int,
+          x: str | None = None) -> pd.DataFrame:
     """Read and validate the table, show what was derived, drop the K highest losses."""
     from scalinglab import measurements
     from scalinglab.measurements import parse_column_map, read_measurements
 
-    table, notes = read_measurements(data, parse_column_map(column_map or []))
+    table, notes = read_measurements(data, parse_column_map(column_map or []), x=x)
     for message in notes:
         note(message)
     table = measurements.drop_highest_loss(
@@ -245,16 +259,15 @@ def _write_json(path: Path, obj: dict[str, Any]) -> None:
     import json
 
     from scalinglab.cli.app import to_jsonable
+    from scalinglab.files import write_text
 
-    path.write_text(json.dumps(to_jsonable(obj), indent=2) + "\n")
+    write_text(path, json.dumps(to_jsonable(obj), indent=2) + "\n")
 
 
 def _print_fit(law: Law, boot: Any, data: Path, summary: dict[str, Any]) -> None:
-    from rich.markup import escape
-
     result = law.result_
     title = f"{law.name} law fitted to {data.name} ({', '.join(law.inputs)} -> loss)"
-    table = Table(title=f"[bold]{escape(title)}", title_justify="left")
+    table = Table(title=styled((title, "bold")), title_justify="left")
     table.add_column("parameter")
     table.add_column("value", justify="right")
     intervals = boot.intervals() if boot is not None else {}
@@ -268,8 +281,8 @@ def _print_fit(law: Law, boot: Any, data: Path, summary: dict[str, Any]) -> None
     for name, value, interval in rows:
         known = identified.get(name, {"identified": True})
         if not known["identified"]:
-            table.add_row(name, "[yellow]not identified[/]",
-                          *([escape(known["reason"])] if boot is not None else []))
+            table.add_row(name, styled(("not identified", "yellow")),
+                          *([known["reason"]] if boot is not None else []))
             continue
         cells = [name, f"{value:.6g}"]
         if boot is not None:
@@ -280,41 +293,35 @@ def _print_fit(law: Law, boot: Any, data: Path, summary: dict[str, Any]) -> None
         side = "" if span["closed"] else " (open: not identified)"
         console.print(f"profile likelihood of the least-squares fit, rows independent: "
                       f"{name} {span['lo']:.4g} – {span['hi']:.4g}{side}", highlight=False)
-    status = "[green]converged[/]" if result.converged else "[bold red]NOT CONVERGED[/]"
+    status = ("converged", "green") if result.converged else ("NOT CONVERGED", "bold red")
+    convention = law.accounting.get("convention") if law.accounting else "as recorded"
     console.print(
-        f"objective {result.objective:.6g} (summed Huber, delta 1e-3, on log residuals) · "
-        f"{status} · {result.n_starts_at_best}/{result.n_starts} starts reached the best "
-        f"(of {result.n_screened} screened) · {result.n_points} points · "
-        f"convention {law.accounting.get('convention') if law.accounting else 'as recorded'}",
+        styled(
+            f"objective {result.objective:.6g} (summed Huber, delta 1e-3, on log residuals) · ",
+            status,
+            f" · {result.n_starts_at_best}/{result.n_starts} starts reached the best "
+            f"(of {result.n_screened} screened) · {result.n_points} points · "
+            f"convention {convention}",
+        ),
         highlight=False,
     )
     if not result.converged:
-        console.print(f"[red]optimiser: {escape(result.message)}[/]", highlight=False)
+        console.print(styled((f"optimiser: {result.message}", "red")), highlight=False)
     for warning in result.warnings:
-        console.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False)
+        console.print(styled(("warning: ", "yellow"), warning), highlight=False)
     if boot is not None:
         noise = boot.noise.describe() if boot.noise is not None else "no noise model"
-        failed = (f", [yellow]{boot.n_failed} failed[/]" if boot.n_failed else "")
+        failed = f", {boot.n_failed} failed" if boot.n_failed else ""
         console.print(
             f"bootstrap: {boot.n_resamples} {boot.method} resamples (seed {boot.seed}), "
-            f"{boot.n_converged} converged{failed}; {escape(noise)}",
+            f"{boot.n_converged} converged{failed}; {noise}",
             highlight=False,
         )
 
 
-def _check_writable(path: Path) -> None:
-    """Refuse an output path that cannot be written before any work starts."""
-    from scalinglab.errors import ScalinglabError
-
-    if path.is_dir():
-        raise ScalinglabError(f"{path}: is a directory; --out takes a file name")
-    if not path.parent.is_dir():
-        raise ScalinglabError(f"{path.parent}: no such directory for --out")
-
-
 def _print_allocation(allocation: Any) -> None:
     name = {1: "Approach 1 (lower envelope)", 2: "Approach 2 (IsoFLOP profiles)"}
-    table = Table(title=f"[bold]{name[allocation.approach]}: compute-optimal points",
+    table = Table(title=styled((f"{name[allocation.approach]}: compute-optimal points", "bold")),
                   title_justify="left")
     for column in ("flops", "params", "tokens", "loss"):
         table.add_column(column, justify="right")
@@ -334,7 +341,7 @@ def _print_backtest(rows: pd.DataFrame, law: Law, n_bootstrap: int) -> None:
     attrs = rows.attrs
     title = (f"Backtest: {law.name} fitted on {attrs['n_train']} rows with {attrs['x']} <= "
              f"{attrs['train_max']:.4g}, predicting {attrs['n_test']}")
-    table = Table(title=f"[bold]{title}", title_justify="left")
+    table = Table(title=styled((title, "bold")), title_justify="left")
     for column in ("run", attrs["x"], "measured", "predicted", "95% interval", "ARE"):
         table.add_column(column, justify="left" if column == "run" else "right")
     for row in rows.itertuples():

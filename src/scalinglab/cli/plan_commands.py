@@ -8,13 +8,13 @@ from typing import Any
 import typer
 from rich.table import Table
 
-from scalinglab.cli.app import JSON_OPTION, app, console, print_json, user_errors
+from scalinglab.cli.app import JSON_OPTION, app, console, print_json, styled, user_errors
 
 
 def _quantity_table(
     title: str, rows: dict[str, Any], intervals: dict[str, Any] | None = None
 ) -> Table:
-    table = Table(title=f"[bold]{title}", title_justify="left", min_width=len(title) + 4)
+    table = Table(title=styled((title, "bold")), title_justify="left", min_width=len(title) + 4)
     table.add_column("quantity")
     table.add_column("value", justify="right")
     if intervals:
@@ -34,6 +34,23 @@ def _quantity_table(
             cells.append(f"{lo_hi[0]:.4g} – {lo_hi[1]:.4g}" if lo_hi else "")
         table.add_row(*cells)
     return table
+
+
+def _check_unique_tokens(law: Any, unique_tokens: float) -> None:
+    """The data-limited plan needs more unique tokens than a 1-FLOP compute-optimal run uses."""
+    from scalinglab import decide
+    from scalinglab.errors import ScalinglabError
+
+    floor = decide.compute_optimal(law, 1.0)["tokens"]
+    if unique_tokens <= floor:
+        raise ScalinglabError(
+            f"--unique-tokens {unique_tokens:g} is below what this law's compute-optimal run of "
+            f"one FLOP already uses ({floor:.3g} tokens); give the unique tokens you have")
+    ceiling = decide.compute_optimal(law, 1e40)["tokens"]
+    if unique_tokens >= ceiling:
+        raise ScalinglabError(
+            f"--unique-tokens {unique_tokens:g} is more than this law's compute-optimal run of "
+            f"1e40 FLOPs uses ({ceiling:.3g} tokens): data does not limit any plan")
 
 
 @app.command()
@@ -86,6 +103,7 @@ def plan(
             lambda lw: decide.inference_optimal(lw, compute, inference_tokens), law, samples
         )
     if unique_tokens is not None:
+        _check_unique_tokens(law, unique_tokens)
         result["data_limited"] = decide.with_intervals(
             lambda lw: decide.data_limited_optimal(lw, compute, unique_tokens), law, samples
         )
@@ -123,8 +141,10 @@ def fermi(
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Fermi estimates: parameters, FLOPs per token, attention share, PF-days, GPU-days, data."""
-    from scalinglab.accounting import fermi_estimate
+    from scalinglab.accounting import fermi_estimate, gpu_spec
 
+    if gpu is not None:
+        gpu_spec(gpu)  # a known GPU, even when no --tokens makes it used
     estimate = fermi_estimate(n_layer, d_model, n_ctx=n_ctx, vocab_size=vocab, tokens=tokens,
                               gpu=gpu, mfu=mfu, n_gpus=n_gpus)
     if as_json:

@@ -5,10 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
-from rich.markup import escape
 from rich.table import Table
 
-from scalinglab.cli.app import JSON_OPTION, app, console, note, print_json, user_errors
+from scalinglab.cli.app import JSON_OPTION, app, console, note, print_json, styled, user_errors
 
 
 @app.command()
@@ -51,14 +50,21 @@ def report(
     from scalinglab.analyses.sources import load_data, load_sweeps
     from scalinglab.analyses.study import study
     from scalinglab.errors import ScalinglabError
-    from scalinglab.measurements import parse_column_map
+    from scalinglab.files import check_output_file
+    from scalinglab.measurements import check_side_table, parse_column_map
     from scalinglab.report import build_report
 
     if (sweep is None) == (data is None):
         raise ScalinglabError("give exactly one of --sweep NAME or --data FILE")
+    if out.suffix.lower() not in (".html", ".htm"):
+        raise ScalinglabError(f"-o {out}: the report is an HTML file; name it *.html")
+    check_output_file(out, "-o")
     if n_bootstrap < 0:
         raise ScalinglabError(f"--bootstrap must be 0 or more resamples, got {n_bootstrap}")
     if data is not None:
+        if positions is not None:
+            check_side_table(positions, "--positions", ("run", "position", "loss"),
+                             numeric=("position", "loss"))
         tables = load_data(data, positions, column_map=parse_column_map(column_map or []))
         for message in tables.notes:
             note(message)
@@ -83,11 +89,11 @@ def report(
     for column in ("Fit", "Parameters [95% interval]", "Converged"):
         shown.add_column(column)
     for fitted in result.laws.values():
-        shown.add_row(escape(fitted.label), escape(fitted.param_text()),
-                      "yes" if fitted.converged else "[red]NO[/]")
+        shown.add_row(fitted.label, fitted.param_text(),
+                      "yes" if fitted.converged else styled(("NO", "red")))
     console.print(shown)
     for key, verdict in result.verdicts.items():
-        console.print(f"[bold]{escape(key)}[/]: {escape(verdict)}")
+        console.print(styled((key, "bold"), ": ", verdict))
     for name, reason in summary.skipped.items():
         note(f"figure {name} not shown: {reason}")
     console.print(f"wrote {out} and {summary.files_dir}/")

@@ -7,6 +7,7 @@ from another terminal, and export a sweep's measurements table for the fitting c
 
 from __future__ import annotations
 
+import math
 import time
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,16 @@ from typing import Any
 import typer
 from rich.table import Table
 
-from scalinglab.cli.app import JSON_OPTION, app, console, note, print_json, user_errors
+from scalinglab.cli.app import (
+    JSON_OPTION,
+    app,
+    console,
+    note,
+    plain,
+    print_json,
+    styled,
+    user_errors,
+)
 
 sweep_app = typer.Typer(help="Plan and run sweeps of training runs (see docs/sweeps.md).",
                         no_args_is_help=True)
@@ -30,13 +40,19 @@ MAX_HOURS_OPTION = typer.Option(None, "--max-hours",
 
 
 def _estimate(
-    plans: list[Any], capacity: int, probe: bool
+    plans: list[Any], capacity: int, probe: bool, max_hours: float | None = None
 ) -> tuple[dict[str, float], float | None]:
-    """Per-run seconds and the sweep's wall seconds, from a throughput probe (or nothing)."""
+    """Per-run seconds and the sweep's wall seconds, from a throughput probe (or nothing).
+
+    `--max-hours` is first held against the accounting's lower bound, which needs no probe."""
     from scalinglab.errors import ScalinglabError
     from scalinglab.sweep import plan as planning
 
+    gpus = float(sum(1 for p in plans if p.gpus) > 0)
+    planning.check_lower_bound(plans, capacity, gpus, max_hours)
     if not probe:
+        if max_hours is not None:
+            note("--no-probe: --max-hours was checked against the peak-speed lower bound only")
         return {}, None
     try:
         throughput = planning.probe_throughput(plans, on_probe=lambda r: note(f"probing {r}"))
@@ -45,6 +61,9 @@ def _estimate(
         return {}, None
     seconds = {p.hash: planning.estimate_seconds(p, throughput) for p in plans}
     if any(v is None for v in seconds.values()):
+        note("no wall-time estimate: some runs could not be probed"
+             + ("; --max-hours was checked against the peak-speed lower bound only"
+                if max_hours is not None else ""))
         return {}, None
     gpus = float(sum(1 for p in plans if p.gpus) > 0)
     return seconds, planning.simulate_wall_seconds(plans, seconds, capacity,  # type: ignore[arg-type]
@@ -71,7 +90,7 @@ def plan_command(
     design = designs.resolve(file, preset)
     capacity = workers or os.cpu_count() or 1
     plans = planning.plan_sweep(design, capacity)
-    seconds, wall = _estimate(plans, capacity, probe)
+    seconds, wall = _estimate(plans, capacity, probe, max_hours)
     total_flops = sum(p.flops for p in plans)
     rows = [{"run": p.name, "hash": p.hash[:12], "family": p.config["family"],
              "params_nonembedding": p.params_nonembedding, "tokens": p.tokens, "flops": p.flops,
@@ -80,7 +99,8 @@ def plan_command(
         print_json({"sweep": design.name, "kind": design.kind, "runs": rows,
                     "flops": total_flops, "threads": capacity, "wall_seconds": wall})
     else:
-        table = Table(title=f"[bold]sweep {design.name}[/] ({design.kind}, {len(plans)} runs)",
+        table = Table(title=styled((f"sweep {design.name}", "bold"),
+                                   f" ({design.kind}, {len(plans)} runs)"),
                       title_justify="left")
         for column in ("run", "N (non-emb.)", "tokens", "FLOPs", "threads", "est. time"):
             table.add_column(column, justify="left" if column == "run" else "right",
@@ -124,12 +144,12 @@ def run_command(
     if max_hours is not None:
         capacity = workers or os.cpu_count() or 1
         plans = planning.plan_sweep(design, capacity)
-        _, wall = _estimate(plans, capacity, probe=True)
+        _, wall = _estimate(plans, capacity, probe=True, max_hours=max_hours)
         if wall is not None:
             planning.check_budget(wall / 3600.0, max_hours)
     started = time.monotonic()
     if as_json:
-        outcome = run_sweep(design, store, executor, workers, address, runs_dir)
+        outcome = run_sweep(design, store, executor, workers, address, runs_dir, on_note=note)
     else:
         with SweepDisplay(console, design.name) as display:
             outcome = run_sweep(design, store, executor, workers, address, runs_dir,
@@ -144,8 +164,8 @@ def run_command(
         console.print(f"sweep {outcome.sweep}: {counts} ({summary['seconds']:.0f} s)",
                       highlight=False)
         for name, error in outcome.failures.items():
-            console.print(f"[red]failed[/] {name}: {error.strip().splitlines()[-1]}",
-                          highlight=False)
+            last = error.strip().splitlines()[-1] if error.strip() else "unknown error"
+            console.print(styled(("failed", "red"), f" {name}: {last}"), highlight=False)
         if outcome.interrupted:
             note("stopped: running runs checkpointed; run the same command to resume")
     if outcome.interrupted:
@@ -161,12 +181,21 @@ def status(
     store: Path = STORE_OPTION,
     as_json: bool = JSON_OPTION,
 ) -> None:
-    """Show the sweeps in a store (or one sweep's runs), e.g. from another terminal."""
+    """Show the sweeps in a store (or one sweep's runs), e.g. from another terminal.
+
+    Safe at any time: it only reads, while a sweep runs or after its driver was killed.
+    """
+    import sqlite3
+
+    from scalinglab.errors import ScalinglabError
     from scalinglab.sweep.store import Store
 
-    with Store(store, create=False) as db:
-        lease = db.lease()
-        table = db.runs(sweep) if sweep is not None else db.sweeps()
+    try:
+        with Store(store, create=False) as db:
+            lease = db.lease()
+            table = db.runs(sweep) if sweep is not None else db.sweeps()
+    except sqlite3.Error as error:
+        raise ScalinglabError(f"{store}: cannot read the store now ({error}); try again") from None
     if as_json:
         print_json({"store": str(store), "driver": lease,
                     "rows": table.drop(columns=["config_json"], errors="ignore")
@@ -180,28 +209,29 @@ def status(
 
 
 def _sweeps_table(sweeps: Any) -> Table:
-    table = Table(title="[bold]sweeps", title_justify="left")
+    table = Table(title=styled(("sweeps", "bold")), title_justify="left")
     for column in ("sweep", "kind", "runs", "done", "running", "pending", "diverged", "failed",
                    "FLOPs done"):
         table.add_column(column, justify="left" if column in ("sweep", "kind") else "right")
     for row in sweeps.to_dict("records"):
-        share = row["flops_done"] / row["planned_flops"] if row["planned_flops"] else 0.0
-        table.add_row(row["sweep"], row["kind"], *(str(int(row[c] or 0)) for c in (
-            "runs", "done", "running", "pending", "diverged", "failed")), f"{share:.0%}")
+        planned, done = _float(row["planned_flops"]), _float(row["flops_done"])
+        share = f"{done / planned:.0%}" if planned > 0 else ""
+        table.add_row(plain(row["sweep"]), plain(row["kind"]), *(str(int(_float(row[c]))) for c in (
+            "runs", "done", "running", "pending", "diverged", "failed")), share)
     return table
 
 
 def _runs_table(runs: Any) -> Table:
-    table = Table(title="[bold]runs", title_justify="left")
+    table = Table(title=styled(("runs", "bold")), title_justify="left")
     for column in ("run", "status", "N", "tokens", "loss", "tok/s", "time", "host"):
         table.add_column(column, justify="left" if column in ("run", "status", "host") else "right")
     colours = {"done": "green", "running": "cyan", "diverged": "yellow", "failed": "red"}
     for row in runs.to_dict("records"):
-        status_text = f"[{colours.get(row['status'], 'white')}]{row['status']}[/]"
-        table.add_row(row["name"], status_text, _number(row["params_nonembedding"], ",.0f"),
+        status_text = styled((plain(row["status"]), colours.get(row["status"], "white")))
+        table.add_row(plain(row["name"]), status_text, _number(row["params_nonembedding"], ",.0f"),
                       _number(row["tokens_done"], ".3g"), _number(row["loss_latest"], ".4f"),
                       _number(row["tokens_per_second"], ",.0f"), _duration(row["seconds"]),
-                      row["host"] or "")
+                      plain(row["host"]))
     return table
 
 
@@ -218,20 +248,22 @@ def export(
 ) -> None:
     """Write a sweep's measurements table (the input of `scalinglab fit`)."""
     from scalinglab.errors import ScalinglabError
+    from scalinglab.files import atomic_output, check_output_file
     from scalinglab.sweep.store import Store
 
     if fmt not in ("csv", "parquet"):
         raise ScalinglabError(f"--format must be csv or parquet, got {fmt!r}")
-    output = output or Path(f"{sweep}.{fmt}")
+    output = check_output_file(output or Path(f"{sweep}.{fmt}"), "-o")
     with Store(store, create=False) as db:
         table = db.measurements(sweep, include_diverged=include_diverged)
         runs = db.runs(sweep)
     if table.empty:
         raise ScalinglabError(f"sweep {sweep!r} has no finished runs yet; nothing to export")
-    if fmt == "csv":
-        table.to_csv(output, index=False)
-    else:
-        table.to_parquet(output, index=False)
+    with atomic_output(output) as tmp:
+        if fmt == "csv":
+            table.to_csv(tmp, index=False)
+        else:
+            table.to_parquet(tmp, index=False)
     unfinished = int((~runs["status"].isin(["done"])).sum())
     if unfinished:
         note(f"{unfinished} of {len(runs)} runs are not done and are left out")
@@ -240,7 +272,18 @@ def export(
 
 
 def _number(value: Any, spec: str) -> str:
-    return "" if value is None or value != value else format(value, spec)
+    """A formatted number, or "" for a missing one (NULL in the store reads as None or NaN)."""
+    number = _float(value, default=None)
+    return "" if number is None else format(number, spec)
+
+
+def _float(value: Any, default: Any = 0.0) -> Any:
+    """A store value as a finite float, or `default` when it is missing or not a number."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return default
+    return number if math.isfinite(number) else default
 
 
 def _duration(seconds: float | None) -> str:

@@ -61,6 +61,9 @@ def train(
     out: Path | None = typer.Option(
         None, "--out", help="Folder for measurements, checkpoints (resume) and the tokenizer."
     ),
+    overwrite: bool = typer.Option(
+        False, "--overwrite", help="Replace a run of another configuration already in --out."
+    ),
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Train one model and print its measurements (exit 1 if it diverged, 130 if interrupted).
@@ -107,9 +110,9 @@ def train(
     except ValueError:  # not the main thread: leave Ctrl-C alone
         previous = None
     progress = Progress(
-        TextColumn("[bold]{task.description}"),
+        TextColumn("{task.description}", style="bold", markup=False),
         BarColumn(),
-        TextColumn("{task.fields[status]}"),
+        TextColumn("{task.fields[status]}", markup=False),
         TimeElapsedColumn(),
         TimeRemainingColumn(),
         console=err_console,
@@ -130,9 +133,11 @@ def train(
         progress.update(task, completed=update["tokens"] / update["tokens_total"], status=status)
 
     try:
-        result = train_run(cfg, out_dir=out, progress=show, should_stop=lambda: interrupted["flag"])
+        result = train_run(cfg, out_dir=out, progress=show,
+                           should_stop=lambda: interrupted["flag"], overwrite=overwrite)
     finally:
-        progress.stop()
+        if progress.live.is_started:
+            progress.stop()
         if previous is not None:
             signal.signal(signal.SIGINT, previous)
 

@@ -145,6 +145,7 @@ def check_ids(tokens: np.ndarray, vocab_size: int, source: str) -> None:
     if top >= vocab_size:
         where = int(np.argmax(tokens >= vocab_size))
         raise ScalinglabError(
-            f"{source}: token id {top} at position {where} is out of range for vocab size "
-            f"{vocab_size}"
+            f"{source}: token id {int(tokens[where])} at position {where} is out of range for "
+            f"vocab size {vocab_size} (the largest id in the file is {top}; --vocab-size must "
+            f"be at least {top + 1})"
         )

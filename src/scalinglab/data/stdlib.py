@@ -17,6 +17,7 @@ import json
 import os
 import sys
 import sysconfig
+import time
 from pathlib import Path
 
 import numpy as np
@@ -43,12 +44,28 @@ def is_validation_file(relative_path: str) -> bool:
     return int.from_bytes(digest[:4], "little") % 100 < VAL_PERCENT
 
 
-def load_stdlib() -> Corpus:
-    """The stdlib corpus (vocab 256 bytes), built once and then memory-mapped from the cache."""
-    root = Path(sysconfig.get_paths()["stdlib"])
+# Listing and sizing ~2000 files takes ~50 ms; planning a sweep asks for the corpus thousands
+# of times in a few seconds, while the stdlib does not change. Reuse a listing this long.
+LISTING_SECONDS = 30.0
+_listing: dict[str, tuple[float, list[Path], str]] = {}
+
+
+def _stdlib_listing(root: Path) -> tuple[list[Path], str]:
+    """The stdlib's files and the cache key of their names and sizes (reused briefly)."""
+    cached = _listing.get(str(root))
+    if cached is not None and time.monotonic() - cached[0] < LISTING_SECONDS:
+        return cached[1], cached[2]
     files = stdlib_files(root)
     listing = [(f.relative_to(root).as_posix(), f.stat().st_size) for f in files]
     key = fingerprint_of({"python": sys.version, "files": listing})
+    _listing[str(root)] = (time.monotonic(), files, key)
+    return files, key
+
+
+def load_stdlib() -> Corpus:
+    """The stdlib corpus (vocab 256 bytes), built once and then memory-mapped from the cache."""
+    root = Path(sysconfig.get_paths()["stdlib"])
+    files, key = _stdlib_listing(root)
     folder = cache_dir() / f"stdlib-{key}"
     meta_path = folder / "meta.json"
     if not meta_path.exists():

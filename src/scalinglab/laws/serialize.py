@@ -17,6 +17,7 @@ from typing import Any
 import pandas as pd
 
 from scalinglab.errors import ScalinglabError
+from scalinglab.files import write_text
 from scalinglab.laws.base import Law
 from scalinglab.laws.registry import law_from_dict
 from scalinglab.laws.uncertainty import Bootstrap
@@ -58,7 +59,7 @@ def save_fit(
     if law.params_ is None:
         raise ScalinglabError(f"the {law.name} law is not fitted; nothing to save")
     text = json.dumps(_finite(fit_summary(law, boot, level)), indent=2)
-    Path(path).write_text(text + "\n")
+    write_text(path, text + "\n")
 
 
 def load_fit(path: str | Path) -> tuple[Law, pd.DataFrame | None]:
@@ -74,11 +75,38 @@ def load_fit(path: str | Path) -> tuple[Law, pd.DataFrame | None]:
         raise ScalinglabError(
             f"{path}: not a fit file (no 'law' and 'params'); see `scalinglab fit --out`"
         )
-    law = law_from_dict(data)
-    samples = data.get("bootstrap_params")
-    if not samples:
-        return law, None
-    return law, pd.DataFrame(samples, columns=list(law.param_names)).astype(float)
+    try:
+        law = law_from_dict(data)
+        _check_params(law, data["params"])
+        samples = data.get("bootstrap_params")
+        if not samples:
+            return law, None
+        if not isinstance(samples, list) or not all(isinstance(s, dict) for s in samples):
+            raise ScalinglabError("'bootstrap_params' must be a list of {name: value} objects")
+        return law, pd.DataFrame(samples, columns=list(law.param_names)).astype(float)
+    except ScalinglabError as error:
+        raise ScalinglabError(f"{path}: {error}") from None
+    except (TypeError, ValueError, KeyError, AttributeError, OverflowError) as error:
+        raise ScalinglabError(f"{path}: not a valid fit file ({type(error).__name__}: "
+                              f"{str(error)[:120]})") from None
+
+
+def _check_params(law: Law, params: Any) -> None:
+    """Every parameter a finite number, scales positive, exponents inside the law's bounds."""
+    if not isinstance(params, dict):
+        raise ScalinglabError("'params' must be an object {name: number}")
+    for name in law.param_names:
+        value = params[name]
+        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(
+                value):
+            raise ScalinglabError(f"parameter {name!r} must be a finite number, got {value!r}")
+        low, high = law.exponent_bounds.get(name, (None, None))
+        if name in law.log_params and value <= 0:
+            raise ScalinglabError(f"parameter {name!r} is a scale, must be positive: {value}")
+        if low is not None and (value < low or (low == 0 and value == 0)):
+            raise ScalinglabError(f"exponent {name!r} must be above {low:g}, got {value}")
+        if high is not None and value > high:
+            raise ScalinglabError(f"exponent {name!r} must be at most {high:g}, got {value}")
 
 
 def _finite(value: Any) -> Any:

@@ -23,7 +23,7 @@ matplotlib.use("Agg")  # the report never opens a window
 
 import pandas as pd  # noqa: E402
 
-from scalinglab import __version__, laws  # noqa: E402
+from scalinglab import __version__, files, laws  # noqa: E402
 from scalinglab.analyses.study import Study, fmt  # noqa: E402
 from scalinglab.errors import ScalinglabError  # noqa: E402
 from scalinglab.jsonable import to_jsonable  # noqa: E402
@@ -70,10 +70,12 @@ def build_report(
     out_path = Path(out_path)
     if out_path.suffix.lower() not in (".html", ".htm"):
         raise ScalinglabError(f"{out_path}: the report is an HTML file; name it *.html")
-    if not out_path.parent.exists():
-        raise ScalinglabError(f"{out_path.parent}: no such directory for the report")
-    files_dir = out_path.with_name(out_path.stem + "_files")
-    files_dir.mkdir(exist_ok=True)
+    files.check_output_file(out_path, "-o")
+    files_dir = files.check_output_folder(out_path.with_name(out_path.stem + "_files"), "-o")
+    try:
+        files_dir.mkdir(exist_ok=True)
+    except OSError as error:
+        raise files.write_error(error, files_dir) from None
 
     drawn = figures.draw_all(fits)
     computed = fits.to_dict()
@@ -86,15 +88,17 @@ def build_report(
     sections = []
     for number, result in enumerate([r for r in drawn if r.figure is not None], start=1):
         svg = _svg(result.figure, prefix=f"f{number}-")
-        (files_dir / f"{result.name}.svg").write_text(svg)
-        result.figure.savefig(files_dir / f"{result.name}.png", dpi=PNG_DPI)
+        files.write_text(files_dir / f"{result.name}.svg", svg)
+        files.write_with(files_dir / f"{result.name}.png",
+                         lambda handle, f=result.figure: f.savefig(handle, format="png",
+                                                                   dpi=PNG_DPI))
         sections.append(_figure_html(number, result, svg))
         summary.figures.append(result.name)
     summary.skipped = {r.name: r.caption for r in drawn if r.figure is None}
     _write_fit_files(fits, files_dir, summary)
 
     page = _page(title, source, fits.full, fits, summary, sections)
-    out_path.write_text(page, encoding="utf-8")
+    files.write_text(out_path, page)
     return summary
 
 
@@ -112,7 +116,7 @@ def _write_fit_files(fits: Study, files_dir: Path, summary: ReportSummary) -> No
     for fitted in fits.laws.values():
         stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", fitted.key).strip("_") or "fit"
         laws.save_fit(files_dir / f"fit_{stem}.json", fitted.law, fitted.boot)
-    (files_dir / "fits.json").write_text(json.dumps(summary.to_dict(), indent=2) + "\n")
+    files.write_text(files_dir / "fits.json", json.dumps(summary.to_dict(), indent=2) + "\n")
 
 
 def _svg(figure: Any, prefix: str) -> str:

@@ -32,6 +32,8 @@ TOML layout (flat; ladders are a list or a table `{min, max, count}`):
 
 from __future__ import annotations
 
+import dataclasses
+import difflib
 import math
 import tomllib
 from collections.abc import Iterable
@@ -101,7 +103,7 @@ class _Common(BaseModel):
     name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9._-]+$")
     corpus: str = "stdlib"
     families: list[Literal["transformer", "lstm"]] = Field(default=["transformer"], min_length=1)
-    seeds: list[int] = Field(default=[0], min_length=1)
+    seeds: list[Annotated[int, Field(ge=0, lt=2**32)]] = Field(default=[0], min_length=1)
     device: Literal["cpu", "cuda"] = "cpu"
     threads: int | None = Field(
         default=None, ge=1, description="threads per run; default: 1 for small runs, all for big"
@@ -272,11 +274,47 @@ def parse_design(data: dict[str, Any], source: str = "design") -> Design:
         raise ScalinglabError(f"{source}: {_describe(error)}") from None
     except ValueError as error:
         raise ScalinglabError(f"{source}: {error}") from None
+    _check_run_configs(design, runs, source)
     names = [spec.name for spec in runs]
     if len(set(names)) != len(names):
         duplicate = next(n for n in names if names.count(n) > 1)
         raise ScalinglabError(f"{source}: two runs would both be {duplicate!r}; remove a duplicate")
     return design
+
+
+def override_keys() -> tuple[str, ...]:
+    """The `RunConfig` fields an `[overrides]` table may set (all but the design's own)."""
+    from scalinglab.train import RunConfig
+
+    return tuple(f.name for f in dataclasses.fields(RunConfig) if f.name not in DESIGN_FIELDS)
+
+
+def _check_run_configs(design: Any, runs: list[RunSpec], source: str) -> None:
+    """Every run's config must be a valid `RunConfig`: unknown override keys, wrong types and
+    out-of-range values are one line naming the key and what is allowed."""
+    from scalinglab.train import RunConfig
+
+    allowed = override_keys()
+    for key in design.overrides:
+        if key not in allowed and key not in DESIGN_FIELDS:
+            close = difflib.get_close_matches(key, allowed, n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            raise ScalinglabError(f"{source}: unknown key 'overrides.{key}' ({hint}allowed keys: "
+                                  f"{', '.join(allowed)})")
+    adapter = TypeAdapter(RunConfig)
+    for spec in runs:
+        try:
+            adapter.validate_python(spec.config)
+        except ValidationError as error:
+            first = error.errors()[0]
+            key = ".".join(str(p) for p in first["loc"])
+            message = first["msg"].removeprefix("Value error, ")
+            named = message.split()[0].removeprefix("--").replace("-", "_") if message else ""
+            key = key or (named if named in design.overrides else "")
+            where = f"key 'overrides.{key}'" if key in design.overrides else (
+                f"key {key!r}" if key else f"run {spec.name}")
+            got = f" (got {first['input']!r})" if first["loc"] else ""
+            raise ScalinglabError(f"{source}: {where}: {message}{got}") from None
 
 
 def _describe(error: ValidationError) -> str:

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from scalinglab.errors import ScalinglabError
+from scalinglab.files import check_output_file, check_output_folder
 from scalinglab.measurements import final_rows
 from scalinglab.sweep import plan as planning
 from scalinglab.sweep.design import Design
@@ -48,14 +49,19 @@ def runs_dir_for(store_path: Path) -> Path:
     return store_path.with_name(f"{store_path.stem}-runs")
 
 
+def check_executor(kind: str, address: str | None) -> None:
+    """An executor the driver knows, with options that apply to it."""
+    if kind not in ("local", "ray"):
+        raise ScalinglabError(f"unknown executor {kind!r}; allowed: local, ray")
+    if kind == "local" and address is not None:
+        raise ScalinglabError("--address applies to --executor ray only")
+
+
 def make_executor(kind: str, workers: int | None, address: str | None) -> Executor:
+    check_executor(kind, address)
     if kind == "local":
-        if address is not None:
-            raise ScalinglabError("--address applies to --executor ray only")
         return LocalExecutor(workers)
-    if kind == "ray":
-        return RayExecutor(address, num_cpus=workers)
-    raise ScalinglabError(f"unknown executor {kind!r}; allowed: local, ray")
+    return RayExecutor(address, num_cpus=workers)
 
 
 class _StopRequest:
@@ -98,12 +104,19 @@ def run_sweep(
     store_path = Path(store_path)
     runs_dir = Path(runs_dir) if runs_dir is not None else runs_dir_for(store_path)
     note = on_note or (lambda message: None)
+    # Everything that can be refused is refused before the store is created or touched.
+    if isinstance(executor, str):
+        check_executor(executor, address)
+    if not store_path.exists():
+        check_output_file(store_path, "--store")
+    check_output_folder(runs_dir, "--runs-dir")
     with Store(store_path) as store:
         store.acquire_lease(design.name)
         engine = None
         try:
             engine = make_executor(executor, workers, address) if isinstance(executor, str) \
                 else executor
+            _check_shared(engine, runs_dir, note)
             plans = planning.plan_sweep(design, engine.big_run_threads)
             new = store.register_sweep(
                 design.name, design.kind, design.model_dump(mode="json"),
@@ -124,6 +137,19 @@ def run_sweep(
         counts = store.runs(design.name)["status"].value_counts().to_dict()
         return SweepOutcome(design.name, store_path, {k: int(v) for k, v in counts.items()},
                             interrupted, failures)
+
+
+def _check_shared(engine: Any, runs_dir: Path, note: Callable[[str], None]) -> None:
+    """On a cluster, say clearly when some nodes cannot see the checkpoint folder."""
+    unshared = getattr(engine, "unshared", None)
+    if unshared is None:
+        return
+    missing = unshared(runs_dir)
+    if missing:
+        note(f"--runs-dir {runs_dir} is not shared: node(s) {', '.join(sorted(set(missing)))} "
+             "cannot see it, so their runs cannot resume from a checkpoint after a stop or a "
+             "lost node (they restart from step 0). Put --runs-dir on a filesystem every node "
+             "mounts at the same path (see docs/sweeps.md)")
 
 
 class _Loop:

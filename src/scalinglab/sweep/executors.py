@@ -261,6 +261,22 @@ class RayExecutor:
         self.gpu_capacity = float(resources.get("GPU", 0.0))
         self._tasks = ray_tasks.Tasks(ray, runner)
         self._refs: dict[Any, str] = {}
+        exceptions = ray.exceptions
+        self._lost_worker = tuple(getattr(exceptions, name) for name in (
+            "WorkerCrashedError", "NodeDiedError", "ObjectLostError", "OwnerDiedError",
+            "RaySystemError", "LocalRayletDiedError") if hasattr(exceptions, name))
+
+    def unshared(self, runs_dir: Path) -> list[str]:
+        """Nodes that cannot see `runs_dir` (checkpoints must be on a shared filesystem)."""
+        import uuid
+
+        runs_dir.mkdir(parents=True, exist_ok=True)
+        marker = runs_dir / f".shared-{uuid.uuid4().hex}"
+        marker.touch()
+        try:
+            return self._tasks.nodes_missing(str(marker.resolve()))
+        finally:
+            marker.unlink(missing_ok=True)
 
     def submit(self, task: Task) -> None:
         ref = self._tasks.submit(task)
@@ -275,6 +291,8 @@ class RayExecutor:
                 run_hash = self._refs.pop(ref)
                 try:
                     events.append(Finished(run_hash, self._ray.get(ref)))
+                except self._lost_worker as error:  # a node or worker died: rerun the run
+                    events.append(Failed(run_hash, str(error), crashed=True))
                 except Exception as error:  # RayTaskError carries the remote traceback
                     events.append(Failed(run_hash, str(error)))
         else:

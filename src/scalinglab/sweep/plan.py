@@ -9,8 +9,10 @@
   pack side by side; a bigger one gets every thread of a machine (see `executors`).
 - Queue: big runs first (one at a time, all threads), then small runs in decreasing FLOPs, the
   longest-first rule that keeps the last cores from idling at the end of a sweep.
-- Wall time: a quick throughput probe trains a few sizes of each family for a second or two,
-  then the queue is simulated on the executor's cores.
+- Wall time: first a bound from the accounting alone (the sweep's FLOPs at a peak no CPU
+  thread or GPU reaches), which refuses an impossible `--max-hours` at once; then a quick
+  throughput probe trains a few sizes of each family (none above `PROBE_MAX_PARAMS`) for a
+  second or two, and the queue is simulated on the executor's cores.
 """
 
 from __future__ import annotations
@@ -26,6 +28,15 @@ from scalinglab.sweep.design import Design, RunSpec, round3
 from scalinglab.sweep.executors import SMALL_RUN_PARAMS
 
 PROBE_SECONDS = 1.5
+# The probe trains no model bigger than this (memory and time stay small); bigger runs are
+# estimated at the largest probed size's FLOP/s, which overestimates their time (FLOP/s grows
+# with size on CPUs).
+PROBE_MAX_PARAMS = 3e6
+# Speeds no hardware reaches, for a lower bound on a sweep's wall time from its FLOPs alone:
+# a CPU core's fp32 peak is 2 AVX-512 FMA units x 16 lanes x 2 FLOPs x ~3.5 GHz = 2.2e11; an
+# H200's dense bf16 peak is 9.9e14 FLOP/s (NVIDIA H200 datasheet, 2024).
+PEAK_FLOPS_PER_THREAD = 2.5e11
+PEAK_FLOPS_PER_GPU = 2e15
 # CPU threads of a GPU run: they only sample batches, so a node's GPUs, not its cores, bound it.
 GPU_RUN_THREADS = 2
 
@@ -149,6 +160,12 @@ def probe_throughput(plans: list[RunPlan], seconds: float = PROBE_SECONDS,
     for key, members in groups.items():
         members = sorted(members, key=lambda p: (p.params_nonembedding, -p.tokens))
         sizes = sorted({p.params_nonembedding for p in members})
+        sizes = [s for s in sizes if s <= PROBE_MAX_PARAMS]
+        if not sizes:  # every run too big to probe quickly: no estimate for this group
+            if on_probe is not None:
+                on_probe(f"nothing: every {key[0]} run is above {PROBE_MAX_PARAMS:.0e} "
+                         "parameters, too big to probe in seconds")
+            continue
         picks = {sizes[0], sizes[-1]}
         if sizes[-1] > 10 * sizes[0]:
             picks.add(min(sizes, key=lambda s: abs(math.log(s / math.sqrt(sizes[0] * sizes[-1])))))
@@ -215,6 +232,32 @@ def simulate_wall_seconds(plans: list[RunPlan], seconds: dict[str, float], capac
         clock, done = running.pop(0)
         free, free_gpus = free + done.threads, free_gpus + done.gpus
     return clock
+
+
+def fastest_seconds(plans: list[RunPlan], capacity: int, gpus: float = 0.0) -> float:
+    """A lower bound on the sweep's wall time: its FLOPs at `PEAK_FLOPS_PER_THREAD` on every
+    thread (and `PEAK_FLOPS_PER_GPU` on every GPU), with no set-up time."""
+    cpu = sum(p.flops for p in plans if not p.gpus)
+    gpu = sum(p.flops for p in plans if p.gpus)
+    seconds = cpu / (max(capacity, 1) * PEAK_FLOPS_PER_THREAD)
+    if gpu:
+        seconds = max(seconds, gpu / (max(gpus, 1.0) * PEAK_FLOPS_PER_GPU))
+    return seconds
+
+
+def check_lower_bound(plans: list[RunPlan], capacity: int, gpus: float,
+                      max_hours: float | None) -> None:
+    """Refuse at once a sweep that could not finish within `--max-hours` even at peak speed."""
+    if max_hours is None:
+        return
+    hours = fastest_seconds(plans, capacity, gpus) / 3600.0
+    if hours > max_hours:
+        total = sum(p.flops for p in plans)
+        raise ScalinglabError(
+            f"the sweep's {total:.3g} FLOPs need at least {hours:.3g} h on {capacity} "
+            f"thread{'s' * (capacity != 1)} "
+            f"even at {PEAK_FLOPS_PER_THREAD:.2g} FLOP/s each (faster than any CPU core), over "
+            f"--max-hours {max_hours:g}; shrink the design or raise --max-hours")
 
 
 def check_budget(hours: float, max_hours: float | None) -> None:

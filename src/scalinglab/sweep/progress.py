@@ -15,6 +15,7 @@ from rich.progress import (
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
+from rich.text import Text
 
 
 class SweepDisplay:
@@ -24,8 +25,8 @@ class SweepDisplay:
         self.console = console
         self.name = name
         self.bars = Progress(
-            TextColumn("{task.description}"), BarColumn(bar_width=24),
-            TextColumn("{task.fields[info]}"), TimeElapsedColumn(),
+            TextColumn("{task.description}", markup=False), BarColumn(bar_width=24),
+            TextColumn("{task.fields[info]}", markup=False), TimeElapsedColumn(),
             TextColumn("eta"), TimeRemainingColumn(),
             console=console, transient=False, refresh_per_second=4)
         self.sweep_task: TaskID | None = None
@@ -36,16 +37,17 @@ class SweepDisplay:
         self.flops_planned = 0.0
 
     def __enter__(self) -> SweepDisplay:
-        self.bars.start()
-        return self
+        return self  # the bars start at `begin`, so a sweep refused before it prints nothing
 
     def __exit__(self, *exc: object) -> None:
-        self.bars.stop()
+        if self.bars.live.is_started:
+            self.bars.stop()
 
     def begin(self, flops_planned: float, flops_done: float) -> None:
+        self.bars.start()
         self.flops_planned, self.flops_finished = flops_planned, flops_done
         self.sweep_task = self.bars.add_task(
-            f"[bold]{self.name}[/]", total=max(flops_planned, 1.0), completed=flops_done,
+            self.name, total=max(flops_planned, 1.0), completed=flops_done,
             info=self._sweep_info())
 
     def _sweep_info(self) -> str:
@@ -84,6 +86,6 @@ class SweepDisplay:
             self.flops_finished += flops
         colour = {"done": "green", "diverged": "yellow"}.get(status, "red")
         loss_text = f" loss {loss:.4f}" if loss is not None else ""
-        self.console.print(f"[{colour}]{status}[/] {name}{loss_text}", highlight=False)
+        self.console.print(Text.assemble((status, colour), f" {name}{loss_text}"), highlight=False)
         self._update_sweep()
 

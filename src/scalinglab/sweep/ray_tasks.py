@@ -48,17 +48,49 @@ def run_task(task: Task, runner: Runner, stop_flag: Any, messages: Any) -> RunRe
     return runner(task, throttled_progress(messages.put_nowait, task.hash), should_stop)
 
 
+def sees_file(path: str) -> tuple[str, bool]:
+    """Body of a probe task: this node's host name, and whether it sees `path`."""
+    import os
+
+    return socket.gethostname(), os.path.exists(path)
+
+
 class Tasks:
-    """Submits runs as Ray tasks and collects their messages."""
+    """Submits runs as Ray tasks and collects their messages.
+
+    The stop flag and the message queue live on the driver's node, so losing a worker node
+    loses only the runs it was training (the driver reruns them from their checkpoints).
+    """
 
     def __init__(self, ray: Any, runner: Runner) -> None:
         from ray.util.queue import Queue
+        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
         self._ray = ray
         self._runner = runner
-        self._stop_flag = ray.remote(num_cpus=0)(StopFlag).remote()
-        self._messages = Queue(actor_options={"num_cpus": 0})
+        here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=False)
+        self._stop_flag = ray.remote(num_cpus=0)(StopFlag).options(
+            scheduling_strategy=here).remote()
+        self._messages = Queue(actor_options={"num_cpus": 0, "scheduling_strategy": here})
         self._remote: Callable[..., Any] = ray.remote(run_task)
+
+    def nodes_missing(self, path: str, timeout: float = 60.0) -> list[str]:
+        """Host names (or node ids) of alive nodes that cannot see `path`."""
+        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+        probe = self._ray.remote(num_cpus=0)(sees_file)
+        refs = {node["NodeID"]: probe.options(scheduling_strategy=NodeAffinitySchedulingStrategy(
+            node["NodeID"], soft=False)).remote(path)
+            for node in self._ray.nodes() if node.get("Alive")}
+        missing = []
+        for node_id, ref in refs.items():
+            try:
+                host, seen = self._ray.get(ref, timeout=timeout)
+            except Exception:  # a node that cannot answer cannot be trusted with checkpoints
+                host, seen = node_id[:12], False
+            if not seen:
+                missing.append(host)
+        return missing
 
     def submit(self, task: Task) -> Any:
         return self._remote.options(num_cpus=task.threads, num_gpus=task.gpus).remote(

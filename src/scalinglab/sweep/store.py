@@ -107,6 +107,7 @@ class Store:
 
     def __init__(self, path: str | Path = DEFAULT_STORE, create: bool = True) -> None:
         self.path = Path(path)
+        self.create = create
         self.owner = uuid.uuid4().hex
         if not self.path.exists() and not create:
             raise ScalinglabError(f"{self.path}: no such store (run a sweep first, or --store)")
@@ -136,6 +137,10 @@ class Store:
         check = self.db.execute("PRAGMA quick_check").fetchone()[0]
         if check != "ok":
             raise sqlite3.DatabaseError(f"integrity check: {check}")
+        if not tables and not self.create:
+            raise ScalinglabError(
+                f"{self.path}: an empty file, not a scalinglab store (yet); a reader leaves it "
+                "as it is: run a sweep into it first, or choose another --store")
         if not tables:
             self.db.execute("PRAGMA journal_mode = WAL")
             with self.transaction() as db:
@@ -177,14 +182,28 @@ class Store:
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
-        """One atomic write: `BEGIN IMMEDIATE` ... `COMMIT`, rolled back on any error."""
-        self.db.execute("BEGIN IMMEDIATE")
+        """One atomic write: `BEGIN IMMEDIATE` ... `COMMIT`, rolled back on any error.
+
+        A full disk is one line ("disk full at PATH"); the store keeps its last commit and a
+        rerun resumes once space is freed.
+        """
         try:
-            yield self.db
-        except BaseException:
-            self.db.execute("ROLLBACK")
+            self.db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self.db
+            except BaseException:
+                if self.db.in_transaction:
+                    self.db.execute("ROLLBACK")
+                raise
+            self.db.execute("COMMIT")
+        except sqlite3.OperationalError as error:
+            if self.db.in_transaction:
+                self.db.execute("ROLLBACK")
+            if "full" in str(error).lower():
+                raise ScalinglabError(
+                    f"disk full at {self.path}; the store keeps its last commit: free some space "
+                    "and run the same command to resume") from None
             raise
-        self.db.execute("COMMIT")
 
     # --- the driver's lease -------------------------------------------------------------------
 
