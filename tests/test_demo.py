@@ -148,3 +148,13 @@ def test_standard_demo_measures_seed_noise_at_its_smallest_sizes():
     assert {r.config["seed"] for r in extra} == {1001, 2001}  # never the fresh seeds 1-3
     sizes = {r.config["params"] for r in extra}
     assert len(sizes) == mode.replicated and all(s in mode.transformer_sizes for s in sizes)
+
+
+def test_backtest_says_whether_it_met_its_target():
+    hit = demo.Backtest(fit_max_flops=1e12, flops=4e12, params_nonembedding=1e5, tokens=1e7,
+                        predicted=1.20, lo=1.15, hi=1.26, measured=1.21)
+    assert hit.met_target and "met its target" in hit.verdict("standard")
+    miss = dataclasses.replace(hit, measured=1.30)
+    assert not miss.met_target and "MISSED" in miss.verdict("standard")
+    assert "smoke test" in miss.verdict("quick") and "smoke test" not in miss.verdict("full")
+    assert miss.to_dict()["met_target"] is False

@@ -43,6 +43,8 @@ BACKTEST_PARAMS_COLUMN = "params_nonembedding"
 CANDIDATE_LAWS = ("chinchilla", "kaplan-nd")
 # N and D of the backtest run may each exceed the fitted maxima by multiple ** this.
 AXIS_EXTRAPOLATION = 0.75
+# The backtest's target: absolute relative error under 3% and the measured loss in its interval.
+TARGET_ARE = 0.03
 # The byte-level corpora's default context, needed to count a candidate model's FLOPs.
 VOCAB_SIZE = 256
 N_CTX = 128
@@ -124,6 +126,27 @@ class Backtest:
     def inside(self) -> bool | None:
         return None if self.measured is None else bool(self.lo <= self.measured <= self.hi)
 
+    @property
+    def met_target(self) -> bool | None:
+        """The demo's target: error under `TARGET_ARE` and the measured loss inside the interval."""
+        if self.measured is None:
+            return None
+        return bool(self.are < TARGET_ARE and self.inside)
+
+    def verdict(self, mode: str) -> str:
+        """Whether the prediction met its target, in words (a quick demo says it is a smoke
+        test: five sizes over 1.5 decades and one seed cannot pin the law down)."""
+        if self.measured is None:
+            return "not trained yet"
+        outcome = "met" if self.met_target else "MISSED"
+        text = (f"the backtest {outcome} its target (error under {100 * TARGET_ARE:g}% and the "
+                f"measured loss inside the 95% interval): error {100 * self.are:.2f}%, "
+                f"{'inside' if self.inside else 'outside'} the interval")
+        if mode == "quick":
+            text += ("; the quick demo is a smoke test of the machinery, not of the science: "
+                     "its design cannot identify the law")
+        return text
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "fit_max_flops": self.fit_max_flops,
@@ -136,6 +159,8 @@ class Backtest:
             "measured": self.measured,
             "are": self.are,
             "inside_interval": self.inside,
+            "target_are": TARGET_ARE,
+            "met_target": self.met_target,
             "run": self.run,
             "shape": self.shape,
             "fit": self.fit,
@@ -238,7 +263,7 @@ def predict_backtest(table: pd.DataFrame, mode: DemoMode, seed: int = 0) -> Back
     )
 
 
-def backtest_frame(backtest: Backtest) -> pd.DataFrame:
+def backtest_frame(backtest: Backtest, mode: str = "standard") -> pd.DataFrame:
     """The held-out sweep rows and the trained backtest run, as the report's backtest figure
     reads them (`laws.backtest` columns and attrs, plus flops)."""
     held = backtest.held_out if backtest.held_out is not None else pd.DataFrame()
@@ -254,7 +279,8 @@ def backtest_frame(backtest: Backtest) -> pd.DataFrame:
     frame["are"] = (frame["predicted"] - frame["measured"]).abs() / frame["measured"]
     frame.attrs.update({"median_are": float(frame["are"].median()), "x": "flops",
                         "train_max": backtest.fit_max_flops, "n_train": backtest.fit["n_points"],
-                        "n_test": len(frame), "level": 0.95, "law": backtest.fit})
+                        "n_test": len(frame), "level": 0.95, "law": backtest.fit,
+                        "verdict": backtest.verdict(mode)})
     return frame
 
 
@@ -359,7 +385,7 @@ def run_demo(
     # One study: the report, the printed summary and demo.json render the same numbers.
     analysis = study(table, n_resamples=settings.n_resamples, seed=seed,
                      position_losses=tables.positions, accuracies=tables.accuracies,
-                     backtest=backtest_frame(backtest))
+                     backtest=backtest_frame(backtest, mode))
     report = build_report(analysis, report_path, title=f"scalinglab demo ({mode})",
                           source=f"{store_path}")
     summary = summarise(analysis, report, table)

@@ -472,7 +472,8 @@ def verdicts(fits: Study) -> dict[str, str]:
         out[f"families:{family}"] = comparison.summary()
     if fits.backtest_info:
         info = fits.backtest_info
-        out["backtest"] = f"median absolute relative error {100 * info['median_are']:.2f}%."
+        out["backtest"] = (f"median absolute relative error {100 * info['median_are']:.2f}%"
+                           + (f"; {info['verdict']}." if info.get("verdict") else "."))
     if fits.regime is not None:
         out["regime"] = (f"Fitted rows: {len(fits.regime.rows)} of {len(fits.table)} "
                          f"({fits.regime.rule}).")

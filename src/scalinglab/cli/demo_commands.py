@@ -75,6 +75,7 @@ def _print_summary(result: Any) -> None:
         f"{_interval(bt['interval'])}, measured {bt['measured']:.4f}, "
         f"error {100 * bt['are']:.2f}% ({verdict} the interval)",
     ))
+    console.print(f"  {result.backtest.verdict(data['mode'])}", highlight=False)
     fit = bt["fit"]
     noise = (fit.get("bootstrap") or {}).get("noise") or {}
     console.print(f"  law: {fit.get('selection', fit.get('law', ''))}; the interval is for a "
