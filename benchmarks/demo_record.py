@@ -25,6 +25,10 @@ def _span(values: list[float] | None) -> str:
 
 def render(data: dict, command: str) -> str:
     bt = data["backtest"]
+    if "verdict" not in bt:  # a demo.json written before the verdict was recorded
+        met = bt["are"] < 0.03 and bt["inside_interval"]
+        bt["verdict"] = (f"the backtest {'met' if met else 'MISSED'} its target (error under 3% "
+                         "and the measured loss inside the 95% interval)")
     lines = [
         f"## The demo (`{data['mode']}` mode)",
         "",
@@ -51,26 +55,23 @@ def render(data: dict, command: str) -> str:
            f"largest sweep size: median ARE {100 * bt['held_out_median_are']:.2f}%."]
           if bt.get("held_out_sweep_rows") else []),
         "",
-        f"Backtest law: `{bt['fit']['law']}` ({FORMULAS.get(bt['fit']['law'], '')}), chosen on "
-        "the fitted runs by how well each candidate predicted the largest fitted size from the "
-        "smaller ones (median ARE: "
-        + ", ".join(f"{k} {100 * v:.1f}%" for k, v in bt["fit"]["selection_median_are"].items())
-        + f"); fitted on {bt['fit']['n_points']} final losses: "
-        + ", ".join(f"{k} = {v:.4g} {_span(bt['fit']['intervals'].get(k))}"
-                    for k, v in bt["fit"]["params"].items()) + ".",
+        f"Backtest: {bt.get('verdict', '')}. Law: `{bt['fit']['law']}` "
+        f"({FORMULAS.get(bt['fit']['law'], '')}), {bt['fit'].get('selection', '')}; fitted on "
+        f"{bt['fit']['n_points']} final losses; the interval is for a measured run: "
+        f"{((bt['fit'].get('bootstrap') or {}).get('noise') or {}).get('text', '')}.",
         "",
-        "**Fitted laws** (all runs, 95% bootstrap intervals over runs):",
+        f"Accounting: {(data.get('convention') or {}).get('description', '')}.",
+        "",
+        "**Fitted laws** (95% intervals from a bootstrap that keeps the design; a parameter "
+        "whose interval is wider than the identifiability range reads \"not identified\"):",
         "",
         "| law | parameters |",
         "|---|---|",
     ]
-    for fit in data["fits"]:
-        spans = fit.get("intervals", {})
-        params = ", ".join(f"{k} = {v:.4g} {_span(spans.get(k))}" for k, v in fit["params"].items())
-        derived = ", ".join(f"{k} = {v:.4g} {_span(fit.get('derived_intervals', {}).get(k))}"
-                            for k, v in (fit.get("derived") or {}).items())
-        lines.append(f"| {fit['label']} ({fit['formula']}) | {params}"
-                     + (f"; {derived}" if derived else "") + " |")
+    for label, text in data["param_text"].items():
+        lines.append(f"| {label} | {text} |")
+    lines += ["", "**Verdicts**:", ""]
+    lines += [f"- {key}: {text}" for key, text in data["verdicts"].items()]
     lines += ["", "**Compute-optimal allocation**:", "", "| approach | N_opt ∝ C^a | D_opt ∝ C^b |",
               "|---|---|---|"]
     for name, allocation in data["allocations"].items():
@@ -78,7 +79,8 @@ def render(data: dict, command: str) -> str:
         lines.append(f"| {name} | {allocation['n_opt_exponent']:.3f} "
                      f"{_span(spans.get('n_opt_exponent'))} | {allocation['d_opt_exponent']:.3f} "
                      f"{_span(spans.get('d_opt_exponent'))} |")
-    lines += ["", f"**Transformer vs LSTM**: {data['transformer_vs_lstm']['summary']}."]
+    if data.get("transformer_vs_lstm"):
+        lines += ["", f"**Transformer vs LSTM**: {data['transformer_vs_lstm']['summary']}."]
     return "\n".join(lines)
 
 

@@ -328,8 +328,9 @@ class DemoResult:
     summary: dict[str, Any]
 
     def to_dict(self) -> dict[str, Any]:
+        backtest = {**self.backtest.to_dict(), "verdict": self.backtest.verdict(self.mode)}
         return {"mode": self.mode, "out_dir": str(self.out_dir), "report": str(self.report),
-                "seconds": self.seconds, "backtest": self.backtest.to_dict(), **self.summary}
+                "seconds": self.seconds, "backtest": backtest, **self.summary}
 
 
 def run_demo(
