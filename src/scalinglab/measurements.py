@@ -171,16 +171,7 @@ def to_measurements(
     if "params_nonembedding" not in table.columns:
         table["params_nonembedding"] = table["params"]
         notes.append("no 'params_nonembedding' column: using 'params' (embeddings included)")
-    if "family" not in table.columns:
-        table["family"] = Path(source).stem if source != "table" else "runs"
-    if "run" not in table.columns:
-        # Without run ids each row is its own run (final losses, as in published tables).
-        table["run"] = [f"row{i}" for i in range(len(table))]
-    table["run"] = table["run"].astype(str)
-    table["family"] = table["family"].astype(str)
-
-    ordered = list(COLUMNS) + [c for c in table.columns if c not in COLUMNS]
-    return table[ordered].reset_index(drop=True), notes
+    return _with_ids(table, source), notes
 
 
 def _one_variable(
@@ -200,6 +191,12 @@ def _one_variable(
     if blank:
         notes.append(f"one-variable law on {x!r}: no {', '.join(repr(c) for c in blank)} column "
                      "needed, none derived")
+    return _with_ids(table, source), notes
+
+
+def _with_ids(table: pd.DataFrame, source: str) -> pd.DataFrame:
+    """`run` and `family` as strings (each row its own run and the file its family where
+    absent, as in published tables of final losses), the table's columns first."""
     if "family" not in table.columns:
         table["family"] = Path(source).stem if source != "table" else "runs"
     if "run" not in table.columns:
@@ -207,7 +204,7 @@ def _one_variable(
     table["run"] = table["run"].astype(str)
     table["family"] = table["family"].astype(str)
     ordered = list(COLUMNS) + [c for c in table.columns if c not in COLUMNS]
-    return table[ordered].reset_index(drop=True), notes
+    return table[ordered].reset_index(drop=True)
 
 
 def validate(table: pd.DataFrame, source: str = "table") -> pd.DataFrame:
