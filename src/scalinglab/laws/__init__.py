@@ -2,7 +2,9 @@
 
     law = get_law("chinchilla").fit(table)      # summed Huber on log residuals, multi-start
     law.params_, law.result_, law.predict(data)
-    boot = bootstrap(law, table, n_resamples=1000, seed=0, n_jobs=2)   # resamples runs
+    boot = bootstrap(law, table, n_resamples=1000, seed=0, n_jobs=2)   # keeps the design
+    identify(law, boot.intervals())                                     # what the data pin down
+    select_law(table)                                                   # --law auto
     backtest(law, table, x="flops", train_max=1e20)                     # held-out ARE
     envelope_fit(table), isoflop_fit(table)                             # Approaches 1 and 2
     isoflop_intervals(table, n_resamples=1000, seed=0)                  # keeps the design
@@ -20,6 +22,7 @@ from scalinglab.laws.approaches import (
 from scalinglab.laws.backtest import backtest
 from scalinglab.laws.base import Law
 from scalinglab.laws.fitting import HUBER_DELTA
+from scalinglab.laws.identifiability import identify
 from scalinglab.laws.forms import (
     BrokenPowerLaw,
     ChinchillaLaw,
@@ -53,6 +56,7 @@ __all__ = [
     "envelope_fit",
     "fit_summary",
     "get_law",
+    "identify",
     "isoflop_budgets",
     "isoflop_fit",
     "isoflop_intervals",
