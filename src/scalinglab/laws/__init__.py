@@ -22,7 +22,6 @@ from scalinglab.laws.approaches import (
 from scalinglab.laws.backtest import backtest
 from scalinglab.laws.base import Law
 from scalinglab.laws.fitting import HUBER_DELTA
-from scalinglab.laws.identifiability import identify
 from scalinglab.laws.forms import (
     BrokenPowerLaw,
     ChinchillaLaw,
@@ -30,6 +29,7 @@ from scalinglab.laws.forms import (
     PowerLaw,
     SaturatingLaw,
 )
+from scalinglab.laws.identifiability import identify
 from scalinglab.laws.published import published_law
 from scalinglab.laws.registry import get_law, law_from_dict, law_names
 from scalinglab.laws.result import FitResult
