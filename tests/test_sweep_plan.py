@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 
 from scalinglab.errors import ScalinglabError
@@ -91,3 +92,37 @@ def test_an_impossible_max_hours_is_refused_from_the_accounting_without_a_probe(
     planning.check_lower_bound(plans, 2, 0.0, floor / 3600 * 1.01)
     with pytest.raises(ScalinglabError, match="even at 2.5e\\+11 FLOP/s each"):
         planning.check_lower_bound(plans, 2, 0.0, floor / 3600 * 0.99)
+
+
+def test_curves_with_budgets_branch_at_exact_compute_and_form_isoflop_profiles() -> None:
+    from scalinglab.train import RunConfig, plan_run
+
+    budgets = [2e11, 6e11, 1.8e12]
+    design = parse_design({"name": "iso-curves", "kind": "curves", "corpus": "stdlib",
+                           "params": [3120, 12384, 27792, 55536], "budgets": budgets,
+                           "min_tokens": 1e6, "max_tokens": 2e7,
+                           "overrides": {"batch_tokens": 1024}})
+    plans = planning.plan_sweep(design, 2)
+    spent = {}
+    for plan in plans:
+        config = plan.spec.config
+        per_token = plan_run(RunConfig(**config)).model_config.flops_per_token()
+        ends = [*config["cooldown_tokens"], config["tokens"]]
+        assert all(1e6 <= d <= 2e7 for d in ends)
+        for d in ends:
+            budget = min(budgets, key=lambda b, d=d: abs(np.log(b / (d * per_token))))
+            assert d * per_token == pytest.approx(budget, rel=0.005)
+            spent.setdefault(budget, []).append(plan.params_nonembedding)
+    # The smallest budget is spent by the small sizes, the largest by the big ones.
+    assert min(spent[budgets[0]]) == 3120 and max(spent[budgets[-1]]) == 55536
+    assert len(spent[budgets[1]]) >= 3
+
+
+def test_curves_budgets_exclude_tokens_and_need_a_branch_in_the_window() -> None:
+    with pytest.raises(ScalinglabError, match="budgets replace tokens"):
+        parse_design({"name": "x", "kind": "curves", "params": [3120], "tokens": 1e6,
+                      "budgets": [1e11]}).runs()
+    design = parse_design({"name": "y", "kind": "curves", "params": [3120],
+                           "budgets": [1e9], "min_tokens": 1e6})
+    with pytest.raises(ScalinglabError, match="no compute budget puts its branch"):
+        planning.plan_sweep(design, 2)

@@ -179,7 +179,11 @@ class IsoflopDesign(_Common):
 class CurvesDesign(_Common):
     """One long WSD run per size, with cooldown branches ending at fractions of its budget.
 
-    The budget is `tokens` for every size, or `tokens_per_param` x N (one of the two).
+    The budget is `tokens` for every size, or `tokens_per_param` x N (one of the two). With
+    `budgets` (compute in FLOPs) instead, the branches end where each size has spent exactly
+    each budget, D = C / (its exact FLOPs per token), keeping those with D in
+    [`min_tokens`, `max_tokens`]; the run ends at the largest. The same runs then form IsoFLOP
+    profiles (Approach 2) as well as learning curves and an (N, D) grid.
     """
 
     kind: Literal["curves"]
@@ -187,8 +191,13 @@ class CurvesDesign(_Common):
     tokens: PositiveFloat | None = None
     tokens_per_param: PositiveFloat | None = None
     cooldowns: list[Annotated[float, Field(gt=0, lt=1)]] = Field(default=[0.25, 0.5])
+    budgets: Ladder | None = None
+    min_tokens: PositiveFloat | None = None
+    max_tokens: PositiveFloat | None = None
 
     def _runs(self) -> list[RunSpec]:
+        if self.budgets is not None:
+            return self._budget_runs()
         if (self.tokens is None) == (self.tokens_per_param is None):
             raise ValueError("set exactly one of tokens, tokens_per_param")
         specs = []
@@ -200,6 +209,24 @@ class CurvesDesign(_Common):
                 specs.append(RunSpec.make({
                     **self.base_config(family, seed), "params": n, "tokens": total,
                     "schedule": "wsd", "cooldown_tokens": branches}))
+        return specs
+
+    def _budget_runs(self) -> list[RunSpec]:
+        """Runs whose branches end at exact compute budgets; planning turns each budget into
+        tokens with the run's exact FLOPs per token (`plan._resolved`)."""
+        if self.tokens is not None or self.tokens_per_param is not None:
+            raise ValueError("budgets replace tokens and tokens_per_param: set only budgets")
+        budgets = tuple(sorted(float(b) for b in self.budgets or ()))
+        window = (self.min_tokens or 0.0, self.max_tokens or float("inf"))
+        if window[0] >= window[1]:
+            raise ValueError("min_tokens must be below max_tokens")
+        specs = []
+        for family, seed in self._crossed():
+            for n in self.params:
+                provisional = round3(window[0] or 1e6)  # replaced when the run is planned
+                specs.append(RunSpec.make({
+                    **self.base_config(family, seed), "params": n, "tokens": provisional,
+                    "schedule": "wsd"}, branch_budgets=budgets, token_window=window))
         return specs
 
 
@@ -240,12 +267,19 @@ class RunSpec:
     budget: float | None = None  # the isoflop budget this run belongs to, if any
     varied: str | None = None  # the hyperparameter a scan varies, if any
     prefix: str = ""  # e.g. the corpus, when a design runs on several
+    # A curves run whose branches end at these compute budgets (FLOPs), kept where the tokens
+    # fall in `token_window`; resolved to tokens when the run's exact shape is known.
+    branch_budgets: tuple[float, ...] = ()
+    token_window: tuple[float, float] = (0.0, float("inf"))
 
     @classmethod
     def make(cls, config: dict[str, Any], budget: float | None = None,
-             varied: str | None = None, prefix: str = "") -> RunSpec:
+             varied: str | None = None, prefix: str = "",
+             branch_budgets: tuple[float, ...] = (),
+             token_window: tuple[float, float] = (0.0, float("inf"))) -> RunSpec:
         return cls(name=prefix + run_name(config, varied), config=config, budget=budget,
-                   varied=varied, prefix=prefix)
+                   varied=varied, prefix=prefix, branch_budgets=branch_budgets,
+                   token_window=token_window)
 
     @property
     def params(self) -> float:

@@ -103,9 +103,24 @@ def _resolved(spec: RunSpec) -> RunSpec:
         config["params"] = float(exact)
     if spec.budget is not None:
         config["tokens"] = round3(spec.budget / engine.model_config.flops_per_token())
+    if spec.branch_budgets:
+        config.update(_budget_branches(spec, engine.model_config.flops_per_token()))
     if config == spec.config:
         return spec
     return RunSpec.make(config, budget=spec.budget, varied=spec.varied, prefix=spec.prefix)
+
+
+def _budget_branches(spec: RunSpec, flops_per_token: float) -> dict[str, Any]:
+    """Tokens and cooldown branches of a curves run whose branches end at compute budgets."""
+    lo, hi = spec.token_window
+    ends = sorted({round3(b / flops_per_token) for b in spec.branch_budgets})
+    ends = [d for d in ends if lo <= d <= hi]
+    if not ends:
+        raise ScalinglabError(
+            f"{spec.name}: no compute budget puts its branch between {lo:.3g} and {hi:.3g} "
+            f"tokens at {flops_per_token:.3g} FLOPs per token; drop the size or widen the window"
+        )
+    return {"tokens": ends[-1], "cooldown_tokens": ends[:-1]}
 
 
 def queue_order(plans: Iterable[RunPlan]) -> list[RunPlan]:
