@@ -483,12 +483,14 @@ def _allocation(
     log_c = np.log(points["flops"].to_numpy())
     n_exponent, n_log_coef = np.polyfit(log_c, np.log(points["params"].to_numpy()), 1)
     d_exponent, d_log_coef = np.polyfit(log_c, np.log(points["tokens"].to_numpy()), 1)
+    with np.errstate(over="ignore"):  # a resample's wild slope: inf, judged by its caller
+        n_coefficient, d_coefficient = float(np.exp(n_log_coef)), float(np.exp(d_log_coef))
     return AllocationFit(
         approach=approach,
         n_exponent=float(n_exponent),
-        n_coefficient=float(np.exp(n_log_coef)),
+        n_coefficient=n_coefficient,
         d_exponent=float(d_exponent),
-        d_coefficient=float(np.exp(d_log_coef)),
+        d_coefficient=d_coefficient,
         points=points.reset_index(drop=True),
         skipped=skipped,
     )
