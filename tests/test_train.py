@@ -161,3 +161,17 @@ def test_progress_is_reported():
     train_run(RunConfig(**TINY), progress=updates.append)
     assert updates and {"tokens", "loss", "tokens_per_second", "flops"} <= set(updates[-1])
     assert updates[-1]["tokens"] == updates[-1]["tokens_total"]
+
+
+def test_lstms_get_their_own_measured_learning_rate():
+    from scalinglab import schedules
+    from scalinglab.train import RunConfig, plan_run
+
+    lstm = plan_run(RunConfig(family="lstm", params=2e4, tokens=1e5, corpus="markov"))
+    transformer = plan_run(RunConfig(family="transformer", params=2e4, tokens=1e5,
+                                     corpus="markov"))
+    assert lstm.lr == schedules.LSTM_LR
+    assert transformer.lr == schedules.default_lr(transformer.shape.d_model)
+    # A store's LSTM runs under the old (transformer) rule are not reused under the new one.
+    assert RunConfig(family="lstm", params=2e4, tokens=1e5).config_hash() != RunConfig(
+        family="lstm", params=2e4, tokens=1e5, lr=schedules.default_lr(64)).config_hash()

@@ -188,6 +188,10 @@ class RunConfig:
     def config_hash(self) -> str:
         """sha256 of the fields that change results (not threads/device/compile)."""
         fields = {k: v for k, v in dataclasses.asdict(self).items() if k not in NOT_HASHED}
+        if self.family == "lstm" and self.lr is None:
+            # The LSTM rate rule changed (schedules.LSTM_LR): a store's runs under the old rule
+            # must not be taken for runs under this one.
+            fields["lr_rule"] = f"lstm-{schedules.LSTM_LR:g}"
         return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()
 
     def replace(self, **changes: Any) -> RunConfig:
@@ -348,7 +352,7 @@ def plan_run(cfg: RunConfig) -> Plan:
         else schedules.WARMUP_FRACTION * cfg.tokens
     )
     warmup_steps = max(1, min(steps, round(warmup_tokens / batch_tokens)))
-    lr = cfg.lr if cfg.lr is not None else schedules.default_lr(shape.d_model)
+    lr = cfg.lr if cfg.lr is not None else schedules.default_lr(shape.d_model, cfg.family)
 
     first = max(1.0, steps / 100)
     eval_steps = sorted(
