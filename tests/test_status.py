@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 
 from scalinglab.cli import app
 from scalinglab.sweep import store as s
+from tiny_sweeps import TINY
 
 runner = CliRunner()
 
@@ -65,17 +66,6 @@ def test_status_after_a_killed_driver_says_it_is_gone(tmp_path: Path) -> None:
         store.db.execute("UPDATE lease SET pid = ?", (int(dead),))
     shown = _status("--store", str(db), "--sweep", "a")
     assert "gone" in shown and "running" in shown
-
-
-TINY = """
-kind = "grid"
-params = [3e3, 1.2e4]
-tokens = [1e4, 4e4]
-[overrides]
-n_ctx = 32
-eval_tokens = 2048
-batch_tokens = 512
-"""
 
 
 @pytest.mark.slow
