@@ -59,7 +59,8 @@ class DemoMode:
     tokens: float  # every transformer size's WSD run
     cooldowns: tuple[float, ...]  # its cooldown branches, as fractions of `tokens`
     lstm_sizes: tuple[float, ...]
-    lstm_tokens: float  # LSTMs give learning curves for the L(C) comparison only
+    lstm_tokens: float  # LSTM learning curves, for the compute comparison (the standard demo:
+    # the transformers' budget, schedule family and batch, so the families are matched)
     batch_tokens: int  # one batch for every run, so equal D means equal optimizer steps
     held_out_sizes: int  # the largest transformer sizes the backtest's fit does not see
     backtest_multiple: float  # the backtest run's compute / the largest fitted run's compute
@@ -90,7 +91,7 @@ MODES = {
     "quick": DemoMode("quick", (3120, 12384, 27792, 55536, 98624), 6e5, (0.5, 0.75),
                       (6720, 21312, 66560), 3e5, 512, 1, 4.0, 100),
     "standard": DemoMode("standard", (3120, 12384, 27792, 55536, 98624, 154000), 6e6,
-                         (0.25, 0.375, 0.5, 0.75), (6720, 21312, 66560, 125312), 2e6, 1024, 1,
+                         (0.25, 0.375, 0.5, 0.75), (6720, 21312, 66560, 125312), 6e6, 1024, 1,
                          4.0, 200, replicated=3, extra_seeds=2),
     "full": DemoMode("full", (3120, 12384, 27792, 55536, 98624, 154000, 230960, 332448,
                               452368), 2e7, (0.25, 0.375, 0.5, 0.75),
