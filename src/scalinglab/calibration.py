@@ -167,10 +167,10 @@ def calibrate(truth: dict[str, float], design: SyntheticDesign, noise: NoiseMode
             suffix = "" if kind == interval else f"_{kind}"
             lo, hi = boot.interval_of(a_values, record["a"], level)
             record.update({f"a_lo{suffix}": float(lo), f"a_hi{suffix}": float(hi)})
-            lo, hi = boot._log_interval(losses, np.array([record["loss"]]), level)
+            lo, hi = boot.log_interval(losses, np.array([record["loss"]]), level)
             record.update({f"loss_lo{suffix}": float(lo[0]), f"loss_hi{suffix}": float(hi[0])})
             if "n_opt" in quantities:
-                lo, hi = boot._log_interval(n_opts, record["n_opt"], level)
+                lo, hi = boot.log_interval(n_opts, record["n_opt"], level)
                 record.update({f"n_opt_lo{suffix}": float(lo), f"n_opt_hi{suffix}": float(hi)})
             else:
                 record.update({"n_opt": np.nan, f"n_opt_lo{suffix}": np.nan,

@@ -15,7 +15,7 @@ from typing import Any
 
 import pandas as pd
 
-from scalinglab.analyses.study import _exponents, study
+from scalinglab.analyses.study import exponents, study
 from scalinglab.conventions import CONVENTIONS
 
 ABLATION = ("kaplan", "exact-nonembedding", "exact", "6nd")
@@ -59,7 +59,7 @@ def convention_ablation(table: pd.DataFrame, conventions: Sequence[str] = ABLATI
     for name in conventions:
         result = study(table, n_resamples=n_resamples, seed=seed, convention_name=name)
         keep = ("l_nd", "l_nd allocation", "l_c", "isoflop")
-        rows.append(ConventionRow(name, CONVENTIONS[name].description, _exponents(result),
+        rows.append(ConventionRow(name, CONVENTIONS[name].description, exponents(result),
                                   result.verdicts.get("allocation", ""),
                                   {k: v for k, v in result.skipped.items() if k in keep}))
     return Ablation(rows)

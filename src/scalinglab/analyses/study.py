@@ -403,7 +403,7 @@ def _span_text(value: float, interval: Any) -> str:
     return f"{fmt(value)} [{fmt(interval[0])}, {fmt(interval[1])}]"
 
 
-def _exponents(fits: Study) -> dict[str, tuple[float, tuple[float, float] | None]]:
+def exponents(fits: Study) -> dict[str, tuple[float, tuple[float, float] | None]]:
     """N_opt exponent a of each approach that ran: value and interval (None if none)."""
     out: dict[str, tuple[float, tuple[float, float] | None]] = {}
     for name, allocation in (("Approach 1", fits.envelope.allocation if fits.envelope else None),
@@ -419,7 +419,7 @@ def _exponents(fits: Study) -> dict[str, tuple[float, tuple[float, float] | None
 
 def allocation_verdict(fits: Study) -> str:
     """Whether Approaches 1-3 agree on a (N_opt ~ C^a), within their intervals, in words."""
-    found = _exponents(fits)
+    found = exponents(fits)
     if len(found) < 2:
         return "fewer than two approaches could estimate a here: nothing to compare"
     text = "; ".join(f"{name} a = {_span_text(v, i)}" for name, (v, i) in found.items())

@@ -74,10 +74,6 @@ def _interval_reason(positive: bool, lo: float, hi: float) -> str:
     return ""
 
 
-def identified_count(identification: Mapping[str, Identification]) -> int:
-    return sum(i.identified for i in identification.values())
-
-
 def not_identified_sentence(identification: Mapping[str, Identification]) -> str:
     """"A, alpha not identified by this data (...)" or "" when every parameter is."""
     missing = [i for i in identification.values() if not i.identified]

@@ -306,7 +306,7 @@ class Bootstrap:
             lo, hi = 2 * point - hi, 2 * point - lo
         return lo, hi
 
-    def _log_interval(self, values: np.ndarray, point: np.ndarray | float,
+    def log_interval(self, values: np.ndarray, point: np.ndarray | float,
                       level: float) -> tuple[np.ndarray, np.ndarray]:
         """Interval of a positive quantity, reflected in log space for "basic"."""
         with np.errstate(all="ignore"):
@@ -321,7 +321,7 @@ class Bootstrap:
             values = self.samples[name].to_numpy(float)
             point = self.law.params_[name]
             if name in self.law.log_params:
-                lo, hi = self._log_interval(values, point, level)
+                lo, hi = self.log_interval(values, point, level)
             else:
                 lo, hi = self.interval_of(values, point, level)
                 lo, hi = np.clip([lo, hi], -np.inf if low is None else low,
@@ -352,7 +352,7 @@ class Bootstrap:
         point = np.asarray(compute(self.law), float)
         stacked = np.array(values)
         if positive:
-            return self._log_interval(stacked, point, level)
+            return self.log_interval(stacked, point, level)
         return self.interval_of(stacked, point, level)
 
     def derived_intervals(self, level: float = 0.95) -> dict[str, tuple[float, float]]:
@@ -384,7 +384,7 @@ class Bootstrap:
         if include_noise and self.noise is not None:
             rng = np.random.default_rng([self.seed, 1])
             preds = preds * np.exp(rng.normal(0.0, self.noise.total_sd, size=preds.shape))
-        return self._log_interval(preds, point, level)
+        return self.log_interval(preds, point, level)
 
     def summary(self) -> dict[str, Any]:
         """How the intervals were made, for FIT.json, the report and the CLI."""

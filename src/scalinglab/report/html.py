@@ -102,15 +102,6 @@ def build_report(
     return summary
 
 
-def _allocations(fits: Study) -> dict[str, dict[str, Any]]:
-    out = {}
-    if fits.envelope is not None:
-        out["envelope"] = fits.envelope.allocation.to_dict()
-    if fits.isoflop is not None:
-        out["isoflop"] = fits.isoflop.to_dict()
-    return out
-
-
 def _write_fit_files(fits: Study, files_dir: Path, summary: ReportSummary) -> None:
     """FIT.json per law (with bootstrap samples), and fits.json with the whole summary."""
     for fitted in fits.laws.values():
