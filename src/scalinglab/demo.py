@@ -33,14 +33,11 @@ from scalinglab.conventions import TokenCost
 from scalinglab.errors import ScalinglabError
 from scalinglab.files import write_text
 from scalinglab.jsonable import to_jsonable
-from scalinglab.measurements import final_rows
 from scalinglab.models.ladder import transformer_shape
 
 # The backtest's law: Chinchilla's form on non-embedding parameters (Kaplan et al. 2020 found
 # embeddings blur the size trend of small models, and ours are small).
 BACKTEST_PARAMS_COLUMN = "params_nonembedding"
-# Laws the backtest may use, chosen on the fitted runs alone (`select_law`).
-CANDIDATE_LAWS = ("chinchilla", "kaplan-nd")
 # N and D of the backtest run may each exceed the fitted maxima by multiple ** this.
 AXIS_EXTRAPOLATION = 0.75
 # The backtest's target: absolute relative error under 3% and the measured loss in its interval.
@@ -52,23 +49,29 @@ N_CTX = 128
 
 @dataclass(frozen=True)
 class DemoMode:
-    """How big a demo to run. Sizes are non-embedding parameter counts of the ladder's shapes."""
+    """How big a demo to run (the pre-registered design: docs/demo.md). Sizes are exact
+    non-embedding parameter counts of the ladder's shapes."""
 
     name: str
     transformer_sizes: tuple[float, ...]
-    tokens: float  # every transformer size's WSD run
-    cooldowns: tuple[float, ...]  # its cooldown branches, as fractions of `tokens`
+    # IsoFLOP budgets (exact FLOPs). Every size is one warmup-stable-decay trunk whose cooldown
+    # branches end where it has spent exactly each budget whose tokens fall in `token_window`,
+    # so the same runs are learning curves, an (N, D) grid and IsoFLOP profiles.
+    budgets: tuple[float, ...]
+    token_window: tuple[float, float]
+    # One warmup for every run (tokens, from the scan in docs/demo.md): a branch is then the run
+    # of its own length that it stands for, whatever the length of its trunk.
+    warmup_tokens: float
     lstm_sizes: tuple[float, ...]
-    lstm_tokens: float  # LSTM learning curves, for the compute comparison (the standard demo:
-    # the transformers' budget, schedule family and batch, so the families are matched)
+    lstm_tokens: float  # LSTM learning curves: the transformers' batch, warmup and schedule
     batch_tokens: int  # one batch for every run, so equal D means equal optimizer steps
-    held_out_sizes: int  # the largest transformer sizes the backtest's fit does not see
     backtest_multiple: float  # the backtest run's compute / the largest fitted run's compute
     n_resamples: int
-    # The smallest `replicated` transformer sizes also run with `extra_seeds` more seeds, so
-    # seed noise is measured from the demo's own runs (and enters every interval).
-    replicated: int = 0
+    # `replicated` sizes also run with `extra_seeds` more seeds, their branches ending below
+    # `replicated_max_tokens` (cheap), so seed noise is measured from the demo's own runs.
+    replicated: tuple[float, ...] = ()
     extra_seeds: int = 0
+    replicated_max_tokens: float = float("inf")
 
     def seeds_of(self, seed: int) -> list[int]:
         """The extra seeds of a demo run with `seed` (apart from the fresh seeds 1-3 that
@@ -76,27 +79,27 @@ class DemoMode:
         return [1000 * (k + 1) + seed for k in range(self.extra_seeds)]
 
 
-# Why this design (measured on stdlib; docs/demo.md has the numbers):
-# - With the batch scaled to each run's budget, a cooldown branch early in a big model's run had
-#   a quarter of the optimizer steps of a small model's run at the same D and lost to it: loss
-#   followed steps, not N or D, and a fitted L(N, D) put alpha at 0. So: one batch for all runs,
-#   and one token budget for every size (a factorial grid in N and D at equal steps per D, in
-#   which small models run long enough to saturate, pinning down A/N^alpha).
+# Why this design (measured on stdlib; docs/demo.md has the numbers and the pre-registration):
+# - One batch for all runs: with the batch scaled to each run, loss followed optimizer steps,
+#   not N or D.
 # - Below ~1e6 tokens every model is still leaving the bigram plateau (~2.5 nats), where loss
-#   falls faster than any power law of D; fits that included those points under-predicted the
-#   bigger runs by 5-7%. So the branches all end past 1.5e6 tokens: the fitted range is one the
-#   law describes.
-# Sizes are exact shapes of `models.ladder`, so every size is a distinct model.
+#   falls faster than any power law of D: every branch ends past 1e6 tokens, and the fit regime
+#   (`regime.fit_regime`) drops what is still on the plateau.
+# - Budgets 2x apart with 5-7 sizes each, the window chosen so that each budget's sizes bracket
+#   the minima seen in exploratory sweeps (seed 20 and 40, never 0-3).
+STANDARD_SIZES = (3120, 6984, 12384, 19320, 27792, 37800, 55536, 98624, 154000, 230960, 332448)
 MODES = {
-    "quick": DemoMode("quick", (3120, 12384, 27792, 55536, 98624), 6e5, (0.5, 0.75),
-                      (6720, 21312, 66560), 3e5, 512, 1, 4.0, 100),
-    "standard": DemoMode("standard", (3120, 12384, 27792, 55536, 98624, 154000), 6e6,
-                         (0.25, 0.375, 0.5, 0.75), (6720, 21312, 66560, 125312), 6e6, 1024, 1,
-                         4.0, 200, replicated=3, extra_seeds=2),
-    "full": DemoMode("full", (3120, 12384, 27792, 55536, 98624, 154000, 230960, 332448,
-                              452368), 2e7, (0.25, 0.375, 0.5, 0.75),
-                     (6720, 21312, 66560, 125312, 224672), 1e7, 2048, 3, 10.0, 400,
-                     replicated=3, extra_seeds=2),
+    "quick": DemoMode("quick", (3120, 6984, 12384, 27792, 55536), (6e10, 1.2e11, 2.4e11),
+                      (2.5e5, 1.6e6), 2.5e4, (6720, 21312, 66560), 8e5, 512, 4.0, 100),
+    "standard": DemoMode("standard", STANDARD_SIZES, (3.5e11, 7e11, 1.4e12, 2.8e12),
+                         (1e6, 8e6), 7.5e4, (6720, 21312, 66560, 125312), 6e6, 1024, 4.0,
+                         200, replicated=(12384, 19320, 27792), extra_seeds=2,
+                         replicated_max_tokens=2.5e6),
+    "full": DemoMode("full", (*STANDARD_SIZES, 452368, 787584),
+                     (3.5e11, 7e11, 1.4e12, 2.8e12, 5.6e12), (1e6, 1.5e7), 7.5e4,
+                     (6720, 21312, 66560, 125312, 224672), 1e7, 1024, 10.0, 400,
+                     replicated=(12384, 19320, 27792), extra_seeds=2,
+                     replicated_max_tokens=2.5e6),
 }
 
 
@@ -115,7 +118,6 @@ class Backtest:
     run: str = ""
     shape: dict[str, int] = field(default_factory=dict)
     fit: dict[str, Any] = field(default_factory=dict)
-    held_out: pd.DataFrame | None = None  # the held-out sweep rows, predicted by the same fit
 
     @property
     def are(self) -> float | None:
@@ -165,47 +167,33 @@ class Backtest:
             "run": self.run,
             "shape": self.shape,
             "fit": self.fit,
-            "held_out_sweep_rows": None if self.held_out is None else len(self.held_out),
-            "held_out_median_are": None if self.held_out is None else float(np.median(
-                np.abs(self.held_out["predicted"] - self.held_out["loss"])
-                / self.held_out["loss"])),
         }
 
 
 def demo_designs(mode: DemoMode, corpus: str = "stdlib", seed: int = 0) -> list[Any]:
-    """The sweep designs of a demo: one `curves` design per family, all runs with `seed`, and
-    the extra seeds of the smallest transformer sizes (`DemoMode.replicated`)."""
+    """The sweep designs of a demo: the transformers' budget-branched trunks and the LSTMs'
+    learning curves, all with `seed`, and the extra seeds of the `replicated` sizes."""
     from scalinglab.sweep.design import parse_design
 
-    designs = []
-    for family, sizes, tokens, cooldowns in (
-        ("transformer", mode.transformer_sizes, mode.tokens, mode.cooldowns),
-        ("lstm", mode.lstm_sizes, mode.lstm_tokens, ()),
-    ):
-        designs.append(parse_design({
-            "name": f"demo-{mode.name}-{family}" + (f"-s{seed}" if seed else ""),
-            "kind": "curves",
-            "corpus": corpus,
-            "families": [family],
-            "seeds": [seed],
-            "params": list(sizes),
-            "tokens": tokens,
-            "cooldowns": list(cooldowns),
-            "overrides": {"batch_tokens": mode.batch_tokens},
-        }, source=f"demo {mode.name}"))
+    suffix = f"-s{seed}" if seed else ""
+    common = {"corpus": corpus, "overrides": {"batch_tokens": mode.batch_tokens,
+                                              "warmup_tokens": mode.warmup_tokens}}
+    lo, hi = mode.token_window
+    designs = [
+        {"name": f"demo-{mode.name}-transformer{suffix}", "kind": "curves",
+         "families": ["transformer"], "seeds": [seed], "params": list(mode.transformer_sizes),
+         "budgets": list(mode.budgets), "min_tokens": lo, "max_tokens": hi},
+        {"name": f"demo-{mode.name}-lstm{suffix}", "kind": "curves", "families": ["lstm"],
+         "seeds": [seed], "params": list(mode.lstm_sizes), "tokens": mode.lstm_tokens,
+         "cooldowns": []},
+    ]
     if mode.replicated and mode.extra_seeds:
-        designs.append(parse_design({
-            "name": f"demo-{mode.name}-seeds" + (f"-s{seed}" if seed else ""),
-            "kind": "curves",
-            "corpus": corpus,
-            "families": ["transformer"],
-            "seeds": mode.seeds_of(seed),
-            "params": list(mode.transformer_sizes[: mode.replicated]),
-            "tokens": mode.tokens,
-            "cooldowns": list(mode.cooldowns),
-            "overrides": {"batch_tokens": mode.batch_tokens},
-        }, source=f"demo {mode.name}"))
-    return designs
+        designs.append(
+            {"name": f"demo-{mode.name}-seeds{suffix}", "kind": "curves",
+             "families": ["transformer"], "seeds": mode.seeds_of(seed),
+             "params": list(mode.replicated), "budgets": list(mode.budgets),
+             "min_tokens": lo, "max_tokens": min(hi, mode.replicated_max_tokens)})
+    return [parse_design({**common, **d}, source=f"demo {mode.name}") for d in designs]
 
 
 def backtest_cost() -> TokenCost:
@@ -215,25 +203,30 @@ def backtest_cost() -> TokenCost:
 
 
 def predict_backtest(table: pd.DataFrame, mode: DemoMode, seed: int = 0) -> Backtest:
-    """Fit L(N, D) on all but the largest sizes and predict the compute-optimal bigger run.
+    """Fit L(N, D) on the sweep's transformer runs and predict a compute-optimal bigger run.
 
-    Whole runs are held out (every branch of the largest `held_out_sizes` sizes), so the fit
-    sees nothing of the scale it predicts. The law is chosen among `CANDIDATE_LAWS` by how well
-    it extrapolates within the fitted runs (`select_law`). The run is compute-optimal under it,
-    with N and D each at most `backtest_multiple ** AXIS_EXTRAPOLATION` beyond the fitted
-    maxima: at these scales a mis-specified law puts its "optimum" in a corner (all data, no
-    size), and a backtest that extrapolates one axis 4x tests that corner, not scaling.
+    The rule is fixed in advance (docs/demo.md, "Pre-registration"): the rows are the fit
+    regime's (`regime.fit_regime`: finished, past warmup, past the early plateau); the law is
+    chosen by `--law auto` (`laws.select_law`: each candidate fitted without the largest size
+    and scored on it); the run is the law's compute-optimal ladder shape for
+    `backtest_multiple` x the largest fitted run's compute (exact FLOPs), with N and D each at
+    most `backtest_multiple ** AXIS_EXTRAPOLATION` beyond the fitted maxima (at these scales a
+    mis-specified law puts its "optimum" in a corner, and a backtest that extrapolates one axis
+    4x tests that corner, not scaling); its interval is the law's bootstrap plus one run's
+    measured seed noise.
     """
-    done = final_rows(table[table["family"] == "transformer"])
-    sizes = np.sort(done[BACKTEST_PARAMS_COLUMN].unique())
-    if len(sizes) <= mode.held_out_sizes + 3:
+    from scalinglab.regime import fit_regime
+
+    transformers = table[table["family"] == "transformer"]
+    train = fit_regime(transformers).rows
+    sizes = np.sort(train[BACKTEST_PARAMS_COLUMN].unique())
+    if len(sizes) < laws.selection.MIN_SIZES:
         raise ScalinglabError(
-            f"the backtest needs more than {mode.held_out_sizes + 3} transformer sizes, "
-            f"the sweep has {len(sizes)}"
+            f"the backtest needs at least {laws.selection.MIN_SIZES} transformer sizes in the "
+            f"fit regime, the sweep has {len(sizes)}"
         )
-    train = done[done[BACKTEST_PARAMS_COLUMN] < sizes[-mode.held_out_sizes]]
     threshold = float(train["flops"].max())
-    selection = laws.select_law(train, CANDIDATE_LAWS, params_column=BACKTEST_PARAMS_COLUMN,
+    selection = laws.select_law(train, params_column=BACKTEST_PARAMS_COLUMN,
                                 source=f"backtest fit (runs of at most {threshold:.3g} FLOPs)")
     law, scores = selection.law, selection.scores
     law.accounting = {"convention": "exact-nonembedding", **backtest_cost().to_dict()}
@@ -250,9 +243,6 @@ def predict_backtest(table: pd.DataFrame, mode: DemoMode, seed: int = 0) -> Back
     predicted = float(law.predict(point)[0])
     boot = laws.bootstrap(law, train, n_resamples=mode.n_resamples, seed=seed, n_jobs=2)
     lo, hi = boot.predict_interval(point, include_noise=True)
-    held_out = done[done[BACKTEST_PARAMS_COLUMN] >= sizes[-mode.held_out_sizes]]
-    held_lo, held_hi = boot.predict_interval(held_out, include_noise=True)
-    held_out = held_out.assign(predicted=law.predict(held_out), lo=held_lo, hi=held_hi)
     return Backtest(
         fit_max_flops=threshold, flops=flops, params_nonembedding=float(n_exact), tokens=tokens,
         predicted=predicted, lo=float(lo[0]), hi=float(hi[0]),
@@ -260,23 +250,20 @@ def predict_backtest(table: pd.DataFrame, mode: DemoMode, seed: int = 0) -> Back
         fit={**law.to_dict(), "intervals": {k: list(v) for k, v in boot.intervals().items()},
              "n_points": len(train), "selection_median_are": scores,
              "selection": selection.sentence(), "bootstrap": boot.summary()},
-        held_out=held_out,
     )
 
 
 def backtest_frame(backtest: Backtest, mode: str = "standard") -> pd.DataFrame:
-    """The held-out sweep rows and the trained backtest run, as the report's backtest figure
-    reads them (`laws.backtest` columns and attrs, plus flops)."""
-    held = backtest.held_out if backtest.held_out is not None else pd.DataFrame()
-    rows = [{"run": r.run, "x": r.flops, "flops": r.flops, "params": r.params,
-             "tokens": r.tokens, "measured": r.loss, "predicted": r.predicted, "lo": r.lo,
-             "hi": r.hi} for r in held.itertuples()]
+    """The trained backtest run, as the report's backtest figure reads it (`laws.backtest`
+    columns and attrs, plus flops)."""
+    rows = []
     if backtest.measured is not None:
         rows.append({"run": backtest.run, "x": backtest.flops, "flops": backtest.flops,
                      "params": backtest.params_nonembedding, "tokens": backtest.tokens,
                      "measured": backtest.measured, "predicted": backtest.predicted,
                      "lo": backtest.lo, "hi": backtest.hi})
-    frame = pd.DataFrame(rows)
+    frame = pd.DataFrame(rows, columns=["run", "x", "flops", "params", "tokens", "measured",
+                                        "predicted", "lo", "hi"])
     frame["are"] = (frame["predicted"] - frame["measured"]).abs() / frame["measured"]
     frame.attrs.update({"median_are": float(frame["are"].median()), "x": "flops",
                         "train_max": backtest.fit_max_flops, "n_train": backtest.fit["n_points"],
@@ -285,14 +272,15 @@ def backtest_frame(backtest: Backtest, mode: str = "standard") -> pd.DataFrame:
     return frame
 
 
-def train_backtest(backtest: Backtest, runs_dir: Path, batch_tokens: int, seed: int = 0,
+def train_backtest(backtest: Backtest, runs_dir: Path, mode: DemoMode, seed: int = 0,
                    progress: Callable[[dict[str, Any]], None] | None = None) -> pd.DataFrame:
-    """Train the predicted run (same schedule family as the sweep: WSD) and record its loss."""
+    """Train the predicted run (the sweep's schedule, batch and warmup) and record its loss."""
     from scalinglab.train import RunConfig, train_run
 
     config = RunConfig(params=backtest.params_nonembedding, tokens=round(backtest.tokens),
                        corpus="stdlib", family="transformer", schedule="wsd", seed=seed,
-                       batch_tokens=batch_tokens, threads=0, **backtest.shape)
+                       batch_tokens=mode.batch_tokens, warmup_tokens=mode.warmup_tokens,
+                       threads=0, **backtest.shape)
     result = train_run(config, out_dir=runs_dir / f"backtest-{config.config_hash()[:12]}",
                        progress=progress)
     if result.status != "done" or result.final_loss is None:
@@ -376,10 +364,10 @@ def run_demo(
          f"({backtest.flops:.3g} FLOPs, {backtest.flops / backtest.fit_max_flops:.1f}x the "
          f"largest fitted run); predicted loss {backtest.predicted:.4f}")
     if display_factory is None:
-        train_backtest(backtest, out / "runs", settings.batch_tokens, seed=seed)
+        train_backtest(backtest, out / "runs", settings, seed=seed)
     else:
         with display_factory("backtest run") as display:
-            train_backtest(backtest, out / "runs", settings.batch_tokens, seed=seed,
+            train_backtest(backtest, out / "runs", settings, seed=seed,
                            progress=_backtest_progress(display, backtest))
             display.finish("backtest", "done", backtest.measured, backtest.flops)
 

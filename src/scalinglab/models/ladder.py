@@ -6,8 +6,9 @@ and width together. With N ~ 12 n_layer d_model^2 and d_model = A n_layer,
 
     n_layer = round((N / (12 A^2))^(1/3)),  d_model = sqrt(N / (12 n_layer)),
 
-d_model rounded to a multiple of 16 (of 64 from 512); then the neighbouring widths are tried
-and the one whose exact count is closest to N (in log) wins. Heads are about 16 wide below
+d_model rounded to a multiple of 8 below 64 (so the one-layer models below 4e4 parameters come
+about 1.6x apart, not 2-4x), of 16 below 512 and of 64 from there; then the neighbouring widths
+are tried and the one whose exact count is closest to N (in log) wins. Heads are about 16 wide below
 d_model 64, 32 below 256 and 64 from there (Kaplan's head size). LSTMs keep n_layer fixed
 (2 by default) and solve the width from N = 8 n_layer d_model (d_model + 1). The exact count
 of the chosen shape is what a run records, never the target.
@@ -60,7 +61,7 @@ def transformer_shape(
             n_layer = max(1, round((params / (12 * aspect_ratio**2)) ** (1 / 3)))
     if d_model is None:
         ideal = math.sqrt(max(params, 1) / (12 * n_layer))
-        step = (16 if ideal < 512 else 64) if n_head is None else n_head
+        step = (8 if ideal < 64 else 16 if ideal < 512 else 64) if n_head is None else n_head
         candidates = {
             max(step, step * k) for k in (math.floor(ideal / step), math.ceil(ideal / step))
         }
