@@ -88,7 +88,7 @@ def synthetic_accuracies(table: pd.DataFrame) -> pd.DataFrame:
 
 FIGURE_NAMES = ["learning_curves", "loss_vs_params", "loss_vs_tokens", "isoflop_profiles",
                 "compute_optimal", "lnd_contours", "position_loss", "family_comparison",
-                "modalities", "backtest", "residuals", "capabilities"]
+                "equal_tokens", "modalities", "backtest", "residuals", "capabilities"]
 
 
 @pytest.fixture(scope="module")

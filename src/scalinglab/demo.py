@@ -1,15 +1,16 @@
 """The main job: measure, fit, predict and show scaling laws end to end, from runs made here.
 
-`run_demo` does what a researcher would, on the embedded `stdlib` corpus:
+`run_demo` does what a researcher would, on the embedded `stdlib` corpus, by a design fixed in
+advance (docs/demo.md, "Pre-registration"):
 
-1. a sweep (`sweep.run_sweep`): transformers over >= 1.5 decades of non-embedding N and LSTMs,
-   one warmup-stable-decay run per size with cooldown branches, so each size yields final losses
-   at several D (L(N), L(D), L(C) and L(N, D) from one sweep);
-2. the fits, through the report (`report.build_report`): L(N), L(D), the L(C) envelope,
-   Chinchilla's L(N, D) with bootstrap intervals, IsoFLOP minima and N_opt(C), D_opt(C);
-3. a backtest that is a real prediction: L(N, D) fitted only on measurements below a compute
-   threshold picks the compute-optimal model for `backtest_multiple` x that compute, predicts its
-   loss with a bootstrap interval, and then trains it and compares;
+1. a sweep (`sweep.run_sweep`): transformers over 2 decades of non-embedding N, each one
+   warmup-stable-decay trunk whose cooldown branches spend exact IsoFLOP budgets (so the runs
+   give L(N), L(D), L(C), L(N, D) and IsoFLOP profiles at once), extra seeds at three sizes,
+   and LSTMs on the same batch, warmup and schedule;
+2. the fits, computed once by `analyses.study` and rendered by the report;
+3. a backtest that is a real prediction: L(N, D), chosen by `--law auto` on the sweep's rows,
+   picks the compute-optimal model for `backtest_multiple` x the largest fitted run's compute,
+   predicts its loss with an interval for a measured run, and only then trains it;
 4. `report.html` and a printed summary.
 
 Nothing is cached or hard-coded: every number comes from this invocation's runs (a rerun with the
@@ -391,6 +392,7 @@ def summarise(analysis: Any, report: Any, table: pd.DataFrame) -> dict[str, Any]
     sizes = table.groupby("family")["params_nonembedding"].agg(["min", "max"])
     computed = analysis.to_dict()
     comparison = analysis.comparisons.get("lstm")
+    equal_tokens = analysis.equal_tokens.get("lstm")
     return {
         "runs": {k: int(v) for k, v in runs.items()},
         "sizes": {f: [float(r["min"]), float(r["max"])] for f, r in sizes.iterrows()},
@@ -404,4 +406,6 @@ def summarise(analysis: Any, report: Any, table: pd.DataFrame) -> dict[str, Any]
         "figures": report.figures,
         "skipped": report.skipped,
         "transformer_vs_lstm": None if comparison is None else comparison.to_dict(),
+        "transformer_vs_lstm_equal_tokens": (None if equal_tokens is None
+                                             else equal_tokens.to_dict()),
     }

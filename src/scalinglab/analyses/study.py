@@ -28,6 +28,7 @@ from scalinglab.analyses.envelope import (
     fit_envelope,
     lower_envelope,
 )
+from scalinglab.analyses.equal_tokens import EqualTokensComparison, compare_at_equal_tokens
 from scalinglab.analyses.fitted import FIT_ERRORS, FittedLaw, display_name, fit_law, fmt
 from scalinglab.analyses.modalities import EntropyCheck, entropy_check
 from scalinglab.analyses.positions import ContextGain, fit_positions, position_table
@@ -79,6 +80,8 @@ class Study:
     positions: dict[str, FittedLaw] = field(default_factory=dict)
     position_gains: dict[str, ContextGain] = field(default_factory=dict)
     comparisons: dict[str, Comparison] = field(default_factory=dict)  # family -> vs the first
+    # family -> Kaplan's view against the main family: loss vs non-embedding N at equal tokens
+    equal_tokens: dict[str, EqualTokensComparison] = field(default_factory=dict)
     markov: EntropyCheck | None = None  # fitted E on markov against the exact loss floor
     capabilities: Capabilities | None = None
     convention: Convention | None = None
@@ -107,6 +110,7 @@ class Study:
             "fits": [f.to_dict() for f in self.laws.values()],
             "allocations": allocations,
             "comparisons": {k: c.to_dict() for k, c in self.comparisons.items()},
+            "equal_tokens": {k: c.to_dict() for k, c in self.equal_tokens.items()},
             "verdicts": dict(self.verdicts),
             "skipped": dict(self.skipped),
             "backtest": {k: v for k, v in self.backtest_info.items() if k != "law"},
@@ -278,6 +282,7 @@ def _fit_groups(fits: Study, n_resamples: int, seed: int) -> None:
         for family in names[1:]:
             fits.comparisons[family] = compare_envelopes(fits.families[names[0]],
                                                          fits.families[family])
+        _equal_tokens(fits, same_corpus, families, seed)
     else:
         fits.skipped["families"] = f"one model family only ({families[0]})"
     if "corpus" not in table.columns or table["corpus"].nunique() < 2:
@@ -293,6 +298,25 @@ def _fit_groups(fits: Study, n_resamples: int, seed: int) -> None:
             fits.corpora[name] = fitted
     if "markov" in fits.corpora:
         fits.markov = _attempt(fits, "markov", lambda: entropy_check(fits.corpora["markov"]))
+
+
+def _equal_tokens(fits: Study, rows: pd.DataFrame, families: list[str], seed: int) -> None:
+    """Kaplan's view of every other family against the main family's L(N, D)."""
+    base = fits.table["family"].iloc[0]
+    l_nd = fits.laws.get("l_nd")
+    noise = fits.noise.total_sd if fits.noise is not None else 0.0  # one run's, in log loss
+    for family in families:
+        if family == base:
+            continue
+        if l_nd is None:
+            fits.skipped[f"equal tokens {family}"] = f"no L(N, D) of {base} to compare with"
+            continue
+        finished = fit_regime(rows[rows["family"] == family]).rows
+        result = _attempt(fits, f"equal tokens {family}", lambda finished=finished,
+                          family=family: compare_at_equal_tokens(l_nd, finished, base, family,
+                                                                 noise, seed))
+        if result is not None:
+            fits.equal_tokens[family] = result
 
 
 def backtest_threshold(done: pd.DataFrame) -> float:
@@ -470,6 +494,8 @@ def verdicts(fits: Study) -> dict[str, str]:
         out["isoflop"] = f"No Approach 2 exponent: {fits.skipped['isoflop']}."
     for family, comparison in fits.comparisons.items():
         out[f"families:{family}"] = comparison.summary()
+    for family, comparison in fits.equal_tokens.items():
+        out[f"equal_tokens:{family}"] = comparison.summary() + "."
     if fits.backtest_info:
         info = fits.backtest_info
         out["backtest"] = (f"median absolute relative error {100 * info['median_are']:.2f}%"

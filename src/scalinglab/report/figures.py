@@ -448,6 +448,38 @@ def family_comparison(fits: Study) -> FigureResult:
     return FigureResult(name, title, figure, caption)
 
 
+def equal_tokens(fits: Study) -> FigureResult:
+    """Kaplan et al. 2020 Fig. 7 (left): final loss against non-embedding N at equal tokens."""
+    name, title = "equal_tokens", "Model families at equal tokens: loss against N (Kaplan's view)"
+    if not fits.equal_tokens:
+        reasons = [v for k, v in fits.skipped.items() if k.startswith("equal tokens")]
+        return skip(name, title, reasons[0] if reasons else "fewer than two model families")
+    l_nd = fits.laws["l_nd"]
+    base = next(iter(fits.equal_tokens.values())).base
+    with paper_style():
+        figure, (ax,) = _figure()
+        for comparison, color in zip(fits.equal_tokens.values(), GROUP_COLORS[1:], strict=False):
+            rows = comparison.rows
+            ax.scatter(rows["params"], rows["loss"], s=16, color=color, zorder=5,
+                       label=f"{comparison.other} (final loss)")
+            matched = comparison.matched
+            ax.scatter(matched["base_params"], matched["loss"], s=16, facecolor="none",
+                       edgecolor=GROUP_COLORS[0], zorder=5,
+                       label=f"{base} size with the same loss")
+        column = l_nd.law.params_column
+        n = _grid(l_nd.data[column].min(), l_nd.data[column].max(), pad=1.0)
+        lo, hi = next(iter(fits.equal_tokens.values())).tokens
+        for d, style in sorted({(lo, "-"), (hi, "--")}):
+            ax.plot(n, l_nd.law.predict({column: n, "tokens": np.full_like(n, d)}),
+                    color=GROUP_COLORS[0], linestyle=style, label=f"{base} L(N, D = {d:.3g})")
+        _log_axes(ax, _n_label(fits))
+        ax.legend(loc="upper right")
+    caption = (f"{base}'s fitted L(N, D) at the other family's token counts, only over "
+               f"{base}'s fitted sizes; filled points: the other family's final losses; open "
+               "points: the size of " + base + " with the same loss.")
+    return FigureResult(name, title, figure, caption)
+
+
 def _draw_envelope(ax: Axes, envelope: EnvelopeFit, color: str, label: str) -> None:
     rows = envelope.rows
     ax.scatter(rows["flops"], rows["loss"], s=4, color=color, alpha=0.18, lw=0)
@@ -588,8 +620,8 @@ def capabilities(fits: Study) -> FigureResult:
 
 
 FIGURES = (learning_curves, loss_vs_params, loss_vs_tokens, isoflop_profiles, compute_optimal,
-           lnd_contours, position_loss, family_comparison, modalities, backtest, residuals,
-           capabilities)
+           lnd_contours, position_loss, family_comparison, equal_tokens, modalities, backtest,
+           residuals, capabilities)
 
 
 # The study's verdicts each figure's caption ends with.
@@ -605,8 +637,9 @@ def draw_all(fits: Study) -> list[FigureResult]:
     results = [draw(fits) for draw in FIGURES]
     for result in results:
         keys = VERDICT_OF_FIGURE.get(result.name, ())
-        if result.name == "family_comparison":
-            keys = tuple(k for k in fits.verdicts if k.startswith("families:"))
+        if result.name in ("family_comparison", "equal_tokens"):
+            prefix = "families:" if result.name == "family_comparison" else "equal_tokens:"
+            keys = tuple(k for k in fits.verdicts if k.startswith(prefix))
         said = [fits.verdicts[k] for k in keys if k in fits.verdicts]
         if result.figure is not None and said:
             result.caption = f"{result.caption} Verdict: {' '.join(said)}"
