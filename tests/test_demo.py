@@ -130,7 +130,7 @@ def test_quick_demo_runs_the_whole_loop(tmp_path):
     out = tmp_path / "demo"
     result = demo.run_demo(out, mode="quick")
     data = json.loads((out / "demo.json").read_text())
-    assert data["runs"] == {"lstm": 3, "transformer": 5}
+    assert data["runs"] == {"lstm": 3, "transformer": 6}
     backtest = data["backtest"]
     assert backtest["compute_multiple"] == pytest.approx(4.0)
     assert backtest["measured"] > 0 and backtest["are"] == pytest.approx(
@@ -139,6 +139,8 @@ def test_quick_demo_runs_the_whole_loop(tmp_path):
     assert result.report.exists() and "<svg" in result.report.read_text()
     assert {"learning_curves", "lnd_contours", "position_loss"} <= set(data["figures"])
     assert data["transformer_vs_lstm"]["multipliers"]
+    # Kaplan's view (loss against N at equal tokens) is computed, or says why it cannot be.
+    assert ("equal_tokens:lstm" in data["verdicts"]) != ("equal_tokens" in data["skipped"])
     # One computation, rendered twice: the report's caption and the summary say the same.
     page = result.report.read_text()
     assert data["transformer_vs_lstm"]["summary"].split(";")[0] in html.unescape(page)

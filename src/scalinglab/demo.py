@@ -90,8 +90,8 @@ class DemoMode:
 #   the minima seen in exploratory sweeps (seed 20 and 40, never 0-3).
 STANDARD_SIZES = (3120, 6984, 12384, 19320, 27792, 37800, 55536, 98624, 154000, 230960, 332448)
 MODES = {
-    "quick": DemoMode("quick", (3120, 6984, 12384, 27792, 55536), (6e10, 1.2e11, 2.4e11),
-                      (2.5e5, 1.6e6), 2.5e4, (6720, 21312, 66560), 8e5, 512, 4.0, 100),
+    "quick": DemoMode("quick", (3120, 6984, 12384, 19320, 27792, 37800), (5e10, 1e11, 2e11),
+                      (2.5e5, 1.5e6), 2.5e4, (6720, 21312, 66560), 8e5, 512, 4.0, 100),
     "standard": DemoMode("standard", STANDARD_SIZES, (3.5e11, 7e11, 1.4e12, 2.8e12),
                          (1e6, 8e6), 7.5e4, (6720, 21312, 66560, 125312), 6e6, 1024, 4.0,
                          200, replicated=(12384, 19320, 27792), extra_seeds=2,

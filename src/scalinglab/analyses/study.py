@@ -275,7 +275,7 @@ def _fit_groups(fits: Study, n_resamples: int, seed: int) -> None:
                               finished_only=False).rows
             fitted = _attempt(fits, f"family {family}",
                               lambda rows=rows, family=family: fit_envelope(
-                                  family, rows, n_resamples, seed))
+                                  family, rows, n_resamples, seed, require_allocation=False))
             if fitted is not None:
                 fits.families[family] = fitted
         names = sorted(fits.families, key=lambda f: (f != "transformer", f))
