@@ -444,16 +444,24 @@ def _cases() -> list[tuple[str, list[str], str]]:
         add(f"export{args}", ["export", *args], fragment)
 
     # --- the analyses ----------------------------------------------------------------------
-    for command in ("compare", "modalities", "capabilities", "positions", "conventions"):
+    for command in ("compare", "modalities", "capabilities", "positions", "conventions",
+                    "basin", "critical-batch"):
         head = [command, "transformer", "lstm"] if command == "compare" else [command]
+        if command == "basin":  # no bootstrap: its seed noise is an option instead
+            add("basin-noise", [*head, "--data", "{good_csv}", "--noise", "1.5"],
+                "--noise must be in [0, 1)")
+            add("basin-column", [*head, "--data", "{good_csv}", "--hyperparameter", "beta"],
+                "no column 'beta'")
         add(f"{command}-neither", head, "give exactly one of --data FILE or --sweep NAME"
             if command != "positions" else "give exactly one of")
         add(f"{command}-both", [*head, "--data", "{good_csv}", "--sweep", "x"]
             + (["--positions", "{positions_csv}"] if command == "positions" else []),
             "give exactly one of")
-        add(f"{command}-bootstrap", [*head, "--data", "{good_csv}", "--bootstrap", "-1"],
-            "--bootstrap must be 0 or more")
-        add(f"{command}-seed", [*head, "--data", "{good_csv}", "--seed", "-1"], "--seed must be")
+        if command != "basin":
+            add(f"{command}-bootstrap", [*head, "--data", "{good_csv}", "--bootstrap", "-1"],
+                "--bootstrap must be 0 or more")
+            add(f"{command}-seed", [*head, "--data", "{good_csv}", "--seed", "-1"],
+                "--seed must be")
         add(f"{command}-store", [*head, "--sweep", "x", "--store", "{root}/nope.db"],
             "no such results store")
     add("positions-no-file", ["positions", "--data", "{good_csv}"], "--data needs --positions")
@@ -475,6 +483,8 @@ def _cases() -> list[tuple[str, list[str], str]]:
         "unknown bootstrap method 'rows'")
     add("plan-vocab", ["plan", "--law", "chinchilla-epoch", "--compute", "1e20",
                        "--vocab-size", "0"], "--vocab-size")
+    add("critical-batch-no-batches", ["critical-batch", "--data", "{good_csv}"],
+        "no 'batch_tokens' column")
     add("compare-same-group", ["compare", "a", "a", "--data", "{good_csv}"],
         "compare needs two different family values")
     add("modalities-markov-vocab", ["modalities", "--data", "{good_csv}", "--markov-vocab", "1"],

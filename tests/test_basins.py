@@ -40,3 +40,21 @@ def test_a_scan_that_stops_at_its_best_value_is_not_measured():
 def test_too_few_values_is_a_clear_error():
     with pytest.raises(Exception, match="need at least 3"):
         basin(LR[:2], bowl(LR[:2], 1e-2, 0.01), "lr")
+
+
+def test_the_basin_command_reads_a_scan(tmp_path):
+    import json
+
+    import pandas as pd
+    from typer.testing import CliRunner
+
+    from scalinglab.cli import app
+
+    path = tmp_path / "scan.csv"
+    pd.DataFrame({"run": [f"lr{v:.3g}" for v in LR], "family": "transformer",
+                  "params": 2e4, "params_nonembedding": 1e4, "tokens": 1e6, "flops": 1.2e11,
+                  "loss": bowl(LR, 1e-2, 0.01), "lr": LR, "final": True}).to_csv(path, index=False)
+    result = CliRunner().invoke(app, ["basin", "--data", str(path), "--json"])
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.stdout)
+    assert out["verdict"] == "broad" and out["best"] == pytest.approx(1e-2)

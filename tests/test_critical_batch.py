@@ -61,3 +61,21 @@ def test_a_known_critical_batch_is_recovered_within_10_percent():
 def test_too_few_batch_sizes_is_a_clear_error():
     with pytest.raises(Exception, match="need at least 3"):
         critical_batch(scan(batches=(256.0, 1024.0)))
+
+
+def test_the_critical_batch_command_reads_a_scan(tmp_path):
+    import json
+
+    from typer.testing import CliRunner
+
+    from scalinglab.cli import app
+
+    table = scan().assign(family="transformer", params=2e4, params_nonembedding=1e4)
+    table["flops"] = 1.2e5 * table["tokens"]
+    path = tmp_path / "scan.csv"
+    table.to_csv(path, index=False)
+    result = CliRunner().invoke(app, ["critical-batch", "--data", str(path), "--bootstrap", "20",
+                                      "--json"])
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.stdout)
+    assert len(out["targets"]) >= 2 and out["alpha_b"] == pytest.approx(ALPHA_B, rel=0.15)

@@ -95,6 +95,7 @@ RULES: dict[str, Rule] = {
     "--bootstrap": NON_NEGATIVE,
     "--drop-highest-loss": NON_NEGATIVE,
     "--seed": Rule(low=0, high=2**32 - 1),
+    "--noise": Rule(low=0, high=1, high_open=True),  # a relative standard deviation
     # machines and money
     "--jobs": Rule(low=1, also=(-1,), meaning="all cores"),
     "--workers": AT_LEAST_1,

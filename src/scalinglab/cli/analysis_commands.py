@@ -1,4 +1,5 @@
-"""`scalinglab compare`, `positions`, `modalities` and `capabilities`: thin commands over
+"""`scalinglab compare`, `positions`, `modalities`, `capabilities`, `conventions`, `basin` and
+`critical-batch`: thin commands over
 `scalinglab.analyses`, reading a measurements file (`--data`) or sweeps in a store (`--sweep`)."""
 
 from __future__ import annotations
@@ -287,3 +288,70 @@ def conventions(
     if spread is not None:
         console.print(f"Approach 3's a moves by {spread:.3f} across conventions: that much of "
                       "the exponent is bookkeeping, not scaling.")
+
+
+@app.command()
+@user_errors
+def basin(
+    data: Path | None = DATA_OPTION,
+    sweeps: list[str] | None = SWEEP_OPTION,
+    store: Path = STORE_OPTION,
+    hyperparameter: str = typer.Option(
+        "lr", "--hyperparameter",
+        help="The scanned column: lr, batch_tokens, warmup_tokens, weight_decay, n_ctx, or "
+             "aspect (d_model / n_layer, from a scan of n_layer at fixed N).",
+    ),
+    noise: float = typer.Option(0.0, "--noise",
+                                help="One run's relative seed noise (e.g. 0.0074)."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Hyperparameter basin at fixed N: the loss 3x either side of its best (Kaplan Fig. 5)."""
+    from scalinglab.analyses.basins import basin as run_basin
+    from scalinglab.errors import ScalinglabError
+    from scalinglab.measurements import final_rows
+
+    tables = _tables(data, sweeps, store)
+    done = final_rows(tables.measurements)
+    column = hyperparameter
+    if hyperparameter == "aspect":
+        if not {"d_model", "n_layer"} <= set(done.columns):
+            raise ScalinglabError(f"{tables.source}: --hyperparameter aspect needs columns "
+                                  "'d_model' and 'n_layer'")
+        done = done.assign(aspect=done["d_model"] / done["n_layer"])
+    if column not in done.columns:
+        raise ScalinglabError(f"{tables.source}: no column {column!r} to read the basin of")
+    result = run_basin(done[column].to_numpy(float), done["loss"].to_numpy(float), column, noise)
+    if as_json:
+        print_json({"source": tables.source, **result.to_dict()})
+        return
+    console.print(result.summary(), highlight=False)
+
+
+@app.command("critical-batch")
+@user_errors
+def critical_batch(
+    data: Path | None = DATA_OPTION,
+    sweeps: list[str] | None = SWEEP_OPTION,
+    store: Path = STORE_OPTION,
+    n_bootstrap: int = BOOTSTRAP_OPTION,
+    seed: int = SEED_OPTION,
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Critical batch size B_crit(L) from a batch-size scan of one model (McCandlish et al.)."""
+    from scalinglab.analyses.critical_batch import critical_batch as run_critical_batch
+    from scalinglab.analyses.fitted import fmt
+
+    _check_bootstrap(n_bootstrap)
+    tables = _tables(data, sweeps, store)
+    result = run_critical_batch(tables.measurements, n_resamples=n_bootstrap, seed=seed)
+    if as_json:
+        print_json({"source": tables.source, **result.to_dict()})
+        return
+    shown = Table(title="Critical batch size per target loss (tokens)")
+    for column in ("loss", "batch sizes", "S_min (steps)", "E_min (tokens)", "B_crit [95%]"):
+        shown.add_column(column, justify="right")
+    for row in result.targets.itertuples():
+        shown.add_row(f"{row.loss:.4g}", str(row.n_batches), fmt(row.s_min), fmt(row.e_min),
+                      f"{fmt(row.b_crit)} {_span((row.b_crit_lo, row.b_crit_hi))}")
+    console.print(shown)
+    console.print(result.summary(), highlight=False)
