@@ -520,6 +520,18 @@ def _cases() -> list[tuple[str, list[str], str]]:
     ):
         add(f"demo{args}", ["demo", *args], fragment)
 
+    # --- reproduce ---------------------------------------------------------------------------
+    for args, fragment in (
+        (["telepathy"], "unknown experiment 'telepathy'; choose one of context"),
+        (["basins", "--scale", "0"], "--scale must be a positive number"),
+        (["basins", "--scale", "nan"], "--scale must be"),
+        (["basins", "--workers", "0"], "--workers must be at least 1"),
+        (["basins", "--bootstrap", "-2"], "--bootstrap must be 0 or more"),
+        (["basins", "--seed", "-1"], "--seed must be"),
+        (["basins", "--out", "{a_file}"], "is a file; give a folder"),
+    ):
+        add(f"reproduce{args}", ["reproduce", *args], fragment)
+
     # --- the top level -----------------------------------------------------------------------
     add("unknown-command", ["fitt"], "No such command 'fitt'")
     add("sweep-unknown-command", ["sweep", "walk"], "No such command 'walk'")

@@ -96,6 +96,7 @@ RULES: dict[str, Rule] = {
     "--drop-highest-loss": NON_NEGATIVE,
     "--seed": Rule(low=0, high=2**32 - 1),
     "--noise": Rule(low=0, high=1, high_open=True),  # a relative standard deviation
+    "--scale": POSITIVE,
     # machines and money
     "--jobs": Rule(low=1, also=(-1,), meaning="all cores"),
     "--workers": AT_LEAST_1,

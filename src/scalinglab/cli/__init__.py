@@ -9,6 +9,7 @@ from scalinglab.cli import demo_commands  # noqa: F401
 from scalinglab.cli import fit_commands  # noqa: F401
 from scalinglab.cli import plan_commands  # noqa: F401
 from scalinglab.cli import report_commands  # noqa: F401
+from scalinglab.cli import reproduce_commands  # noqa: F401
 from scalinglab.cli import sweep_commands  # noqa: F401
 from scalinglab.cli import train_commands  # noqa: F401
 # isort: on

@@ -1,0 +1,66 @@
+"""The experiments by name, and running one end to end."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from scalinglab.errors import ScalinglabError
+from scalinglab.files import write_text
+from scalinglab.jsonable import to_jsonable
+from scalinglab.reproductions import architecture, basins, context, critical_batch
+from scalinglab.reproductions.base import Experiment, Finding, write_page
+
+EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in (
+    context.EXPERIMENT, architecture.EXPERIMENT, basins.EXPERIMENT, critical_batch.EXPERIMENT)}
+
+
+def get_experiment(name: str) -> Experiment:
+    if name not in EXPERIMENTS:
+        raise ScalinglabError(f"unknown experiment {name!r}; choose one of "
+                              f"{', '.join(EXPERIMENTS)}")
+    return EXPERIMENTS[name]
+
+
+def experiment_designs(name: str, scale: float = 1.0, seed: int = 0) -> list[Any]:
+    """The parsed sweep designs of experiment `name` at `scale`."""
+    from scalinglab.sweep.design import parse_design
+
+    if not scale > 0:
+        raise ScalinglabError(f"--scale must be positive, got {scale}")
+    experiment = get_experiment(name)
+    return [parse_design(d, source=f"experiment {name}")
+            for d in experiment.designs(scale, seed)]
+
+
+def run_experiment(name: str, out_dir: str | Path, scale: float = 1.0, seed: int = 0,
+                   workers: int | None = None, n_resamples: int = 200,
+                   display_factory: Callable[[str], Any] | None = None,
+                   on_note: Callable[[str], None] | None = None) -> Finding:
+    """Run experiment `name`'s sweeps into `out_dir/scalinglab.db`, analyse them, and write
+    `out_dir/NAME.json` and `out_dir/NAME.html`."""
+    from scalinglab.analyses.sources import load_sweeps
+    from scalinglab.sweep.driver import run_sweep
+
+    experiment = get_experiment(name)
+    designs = experiment_designs(name, scale, seed)
+    out = Path(out_dir)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise ScalinglabError(f"{out}: cannot create the folder ({error.strerror})") from None
+    store = out / "scalinglab.db"
+    for design in designs:
+        if display_factory is None:
+            run_sweep(design, store, workers=workers, on_note=on_note)
+        else:
+            with display_factory(design.name) as display:
+                run_sweep(design, store, workers=workers, display=display, on_note=on_note)
+    tables = load_sweeps(store, [d.name for d in designs])
+    finding = experiment.analyze(tables, n_resamples, seed)
+    finding.numbers.update({"scale": scale, "seed": seed})
+    write_text(out / f"{name}.json", json.dumps(to_jsonable(finding.to_dict()), indent=2))
+    write_page(finding, experiment, out / f"{name}.html", tables.source)
+    return finding

@@ -1,0 +1,163 @@
+"""Kaplan's lecture experiments: every design is valid, and every analysis reaches the known
+verdict on synthetic runs whose answer is built in (fast versions of `scalinglab reproduce`)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from scalinglab.analyses.sources import Tables
+from scalinglab.cli import app
+from scalinglab.reproductions import EXPERIMENTS, experiment_designs
+from scalinglab.reproductions.base import (
+    NOT_IDENTIFIABLE,
+    NOT_REPRODUCED,
+    REPRODUCED,
+    write_page,
+)
+from scalinglab.reproductions.critical_batch import BATCHES
+
+RNG = np.random.default_rng(0)
+
+
+@pytest.mark.parametrize("name", list(EXPERIMENTS))
+@pytest.mark.parametrize("scale", [1.0, 4.0])
+def test_every_experiment_has_valid_designs_that_grow_with_scale(name, scale):
+    designs = experiment_designs(name, scale, seed=3)
+    assert designs and all(d.runs() for d in designs)
+    assert all(r.config["seed"] in (3, 1003) for d in designs for r in d.runs())
+    tokens = sum(r.config["tokens"] for d in designs for r in d.runs())
+    base = sum(r.config["tokens"] for d in experiment_designs(name, 1.0, 3) for r in d.runs())
+    assert tokens == pytest.approx(scale * base, rel=0.05)
+
+
+# --- 1. context ------------------------------------------------------------------------------
+def context_tables(lstm_plateaus: bool = True) -> Tables:
+    t = np.arange(1, 513, dtype=float)
+    runs, positions = [], []
+    for family, n in (("transformer", 3e4), ("transformer", 1e5), ("lstm", 2e4), ("lstm", 6e4)):
+        run = f"{family}-{n:g}"
+        if family == "transformer" or not lstm_plateaus:
+            loss = 1.2 + (50 / t) ** 0.5
+        else:
+            loss = 1.5 + (10 / t) ** 2.0  # flat after ~100 tokens
+        loss = loss * np.exp(RNG.normal(0, 0.002, len(t)))
+        positions.append(pd.DataFrame({"run": run, "position": t, "loss": loss}))
+        runs.append({"run": run, "family": family, "params_nonembedding": n, "loss": loss.mean()})
+    return Tables(pd.DataFrame(runs), pd.concat(positions, ignore_index=True), source="synthetic")
+
+
+def test_context_reproduces_an_lstm_plateau_and_not_a_shared_power_law():
+    analyze = EXPERIMENTS["context"].analyze
+    finding = analyze(context_tables(), 50, 0)
+    assert finding.verdict == REPRODUCED
+    lo, hi = finding.numbers["difference_interval"]
+    assert 0 < lo <= finding.numbers["difference"] <= hi
+    same = analyze(context_tables(lstm_plateaus=False), 50, 0)
+    assert same.verdict == NOT_IDENTIFIABLE  # the difference straddles zero
+
+
+# --- 2. architecture -------------------------------------------------------------------------
+LAW = {"E": 1.2, "A": 40.0, "B": 60.0, "alpha": 0.35, "beta": 0.30}
+
+
+def law_loss(n, d):
+    return LAW["E"] + LAW["A"] / n ** LAW["alpha"] + LAW["B"] / d ** LAW["beta"]
+
+
+def architecture_tables(multiplier: float) -> Tables:
+    rows = []
+    for n in np.geomspace(3e3, 3e5, 7):
+        for d in (3e6, 4.5e6, 6e6):
+            rows.append({"run": f"t{n:.0f}", "family": "transformer", "seed": 0, "final": True,
+                         "tokens": d, "loss": law_loss(n, d) * np.exp(RNG.normal(0, 0.003)),
+                         "params_nonembedding": n})
+    for n in (2e4, 6e4, 1.2e5):
+        rows.append({"run": f"l{n:.0f}", "family": "lstm", "seed": 0, "final": True,
+                     "tokens": 6e6, "loss": law_loss(n / multiplier, 6e6),
+                     "params_nonembedding": n})
+    table = pd.DataFrame(rows)
+    table["params"] = 1.3 * table["params_nonembedding"]
+    table["flops"] = 8.0 * table["params_nonembedding"] * table["tokens"]
+    return Tables(table, source="synthetic")
+
+
+@pytest.mark.parametrize(("multiplier", "verdict"), [(7.0, REPRODUCED), (2.0, NOT_REPRODUCED)])
+def test_architecture_reads_the_parameter_multiplier(multiplier, verdict):
+    finding = EXPERIMENTS["architecture"].analyze(architecture_tables(multiplier), 60, 0)
+    assert finding.verdict == verdict, finding.ours
+    matched = pd.DataFrame(finding.numbers["equal_tokens"]["rows"])
+    matched = matched[matched["reason"] == ""]
+    assert np.allclose(matched["multiplier"], multiplier, rtol=0.15)
+
+
+# --- 3. basins -------------------------------------------------------------------------------
+def basin_tables(curvature: float) -> Tables:
+    rows = []
+    for seed in (0, 1000):
+        for n_layer in (1, 2, 3, 4, 6, 8, 12):
+            d_model = round((1e5 / (12 * n_layer)) ** 0.5)
+            aspect = d_model / n_layer
+            rows.append({"sweep": "basins-aspect-s0", "n_layer": n_layer, "d_model": d_model,
+                         "lr": 0.006, "seed": seed,
+                         "loss": 2.0 * (1 + 0.003 * np.log(aspect / 12) ** 2)})
+        for lr in np.geomspace(1e-3, 6e-2, 7):
+            rows.append({"sweep": "basins-lr-s0", "n_layer": 3, "d_model": 48, "lr": lr,
+                         "seed": seed, "loss": 2.0 * (1 + curvature * np.log(lr / 8e-3) ** 2)})
+    table = pd.DataFrame(rows)
+    table["loss"] *= np.exp(RNG.normal(0, 0.001, len(table)))
+    table = table.assign(run=[f"r{i}" for i in range(len(table))], final=True, family="transformer",
+                         tokens=3e6)
+    return Tables(table, source="synthetic")
+
+
+@pytest.mark.parametrize(("curvature", "verdict"), [(0.004, REPRODUCED), (0.1, NOT_REPRODUCED)])
+def test_basins_are_called_broad_or_narrow(curvature, verdict):
+    finding = EXPERIMENTS["basins"].analyze(basin_tables(curvature), 0, 0)
+    assert finding.verdict == verdict, finding.ours
+    assert finding.numbers["aspect"]["span"] >= 30 and finding.numbers["lr"]["span"] >= 30
+    assert 0 < finding.numbers["lr"]["noise_sd"] < 0.01  # measured from the two seeds
+
+
+# --- 4. critical batch -----------------------------------------------------------------------
+def batch_tables(alpha_b: float, seed: int = 0) -> Tables:
+    rng = np.random.default_rng(seed)
+    grid = np.linspace(4.0, 1.4, 400)
+    rows = []
+    for n, b_star in ((1.2e4, 6e4), (5.5e4, 1e5)):
+        crit = b_star / grid ** (1 / alpha_b)
+        e_min = 1e7 * (grid - 1.0) ** -6.0
+        for b in BATCHES:
+            steps = e_min / crit + e_min / b
+            evals = np.geomspace(steps.min(), steps.max(), 50)
+            loss = np.interp(np.log(evals), np.log(steps), grid) * np.exp(
+                rng.normal(0, 0.002, len(evals)))
+            rows += [{"run": f"n{n:g}-b{b}", "params_nonembedding": n, "batch_tokens": b,
+                      "tokens": s * b, "loss": v, "phase": "train"}
+                     for s, v in zip(evals, loss, strict=True)]
+    return Tables(pd.DataFrame(rows), source="synthetic")
+
+
+def test_critical_batch_recovers_kaplans_exponent_and_refutes_another():
+    analyze = EXPERIMENTS["critical-batch"].analyze
+    assert analyze(batch_tables(0.21), 60, 0).verdict == REPRODUCED
+    assert analyze(batch_tables(0.4), 60, 0).verdict == NOT_REPRODUCED
+
+
+# --- the page and the command ----------------------------------------------------------------
+def test_a_finding_becomes_a_self_contained_page(tmp_path):
+    finding = EXPERIMENTS["basins"].analyze(basin_tables(0.004), 0, 0)
+    write_page(finding, EXPERIMENTS["basins"], tmp_path / "basins.html", "synthetic")
+    page = (tmp_path / "basins.html").read_text()
+    assert "<svg" in page and "Verdict: reproduced" in page and "http" not in page.split(
+        "<svg")[0].replace("http://www.w3.org", "")
+    assert json.dumps(finding.to_dict())
+
+
+def test_reproduce_rejects_an_unknown_experiment_in_one_line():
+    result = CliRunner().invoke(app, ["reproduce", "telepathy"])
+    assert result.exit_code == 2 and "unknown experiment 'telepathy'" in result.stderr
