@@ -150,6 +150,14 @@ def test_law_auto_picks_the_form_that_extrapolates() -> None:
     assert "chosen" in selection.sentence() and selection.winner in selection.sentence()
     with pytest.raises(ScalinglabError, match="at least 4 model sizes"):
         laws.select_law(table[table["params"] < 2e4])
+    # Holding out the top factor 2 of compute instead: the winner still extrapolates.
+    table = table.assign(flops=6.0 * table["params"] * table["tokens"])
+    by_compute = laws.select_law(table, holdout="compute")
+    assert by_compute.scores[by_compute.winner] < 0.01
+    assert by_compute.n_check_rows == int((table["flops"] >= table["flops"].max() / 2).sum())
+    assert "FLOPs from the rest" in by_compute.sentence()
+    with pytest.raises(ScalinglabError, match="unknown hold-out"):
+        laws.select_law(table, holdout="tokens")
 
 
 def test_profile_likelihood_covers_the_truth_on_independent_rows() -> None:
