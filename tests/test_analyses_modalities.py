@@ -47,6 +47,25 @@ def test_each_corpus_gets_its_law_and_allocation(result) -> None:
     exponents = result.n_opt_exponents()
     assert all(v[0] == pytest.approx(0.5, abs=0.2) for v in exponents.values()), exponents
     assert result.one_trajectory is True
+    (name, (diff, lo, hi)), = result.exponent_differences().items()
+    assert name == "stdlib - markov" and lo <= 0 <= hi and lo < diff < hi
+    assert "stdlib - markov" in result.summary()
+
+
+def test_exponents_that_differ_are_told_apart_by_their_difference() -> None:
+    from scalinglab.analyses.modalities import Modalities
+
+    class Fit:  # only what n_opt_exponents reads
+        def __init__(self, exponent, lo, hi):
+            self.allocation = type("A", (), {"intervals": {"n_opt_exponent": (lo, hi)},
+                                             "fit": type("F", (), {"n_exponent": exponent})})
+
+    # The two intervals overlap (0.54-0.56), yet their difference excludes zero.
+    result = Modalities("transformer", corpora={"a": Fit(0.50, 0.44, 0.56),
+                                                "b": Fit(0.60, 0.54, 0.66)})
+    (diff, lo, hi), = result.exponent_differences().values()
+    assert diff == pytest.approx(0.10) and lo > 0
+    assert result.one_trajectory is False
 
 
 def test_markov_fitted_e_holds_the_exact_floor(result) -> None:

@@ -161,3 +161,22 @@ def test_a_finding_becomes_a_self_contained_page(tmp_path):
 def test_reproduce_rejects_an_unknown_experiment_in_one_line():
     result = CliRunner().invoke(app, ["reproduce", "telepathy"])
     assert result.exit_code == 2 and "unknown experiment 'telepathy'" in result.stderr
+
+
+# --- 7. modalities ---------------------------------------------------------------------------
+def test_modalities_reads_one_trajectory_from_the_exponent_differences():
+    from synthetic_analyses import curves
+
+    same = pd.concat([curves("transformer", corpus="stdlib", seed=1, step_decades=0.25),
+                      curves("transformer", corpus="digits", seed=2, step_decades=0.25,
+                             law={"E": 1.0})])
+    finding = EXPERIMENTS["modalities"].analyze(Tables(same, source="synthetic"), 40, 0)
+    (diff,) = finding.numbers["modalities"]["exponent_differences"].values()
+    lo, hi = diff["interval"]
+    assert lo <= 0 <= hi and finding.verdict in (REPRODUCED, NOT_IDENTIFIABLE)
+    # alpha 1.0 against 0.34 moves N_opt's exponent beta / (alpha + beta) from 0.5 to 0.25.
+    apart = pd.concat([curves("transformer", corpus="stdlib", seed=1, step_decades=0.25),
+                       curves("transformer", corpus="digits", seed=2, step_decades=0.25,
+                              noise=0.001, law={"alpha": 1.0, "A": 3.65e5})])
+    finding = EXPERIMENTS["modalities"].analyze(Tables(apart, source="synthetic"), 40, 0)
+    assert finding.verdict == NOT_REPRODUCED, finding.ours

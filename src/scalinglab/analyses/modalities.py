@@ -4,8 +4,12 @@ Henighan et al. (2020) fitted L(C) = E + (C0/C)^a per modality (images, video, m
 found the compute-optimal model size N_opt(C) follows nearly one trajectory for all of them.
 Here each corpus of a measurements table (column `corpus`) gets its envelope fit
 (`analyses.envelope`): L(C) through the lower envelope and Approach 1's N_opt ∝ C^a. Whether
-the corpora share one N_opt exponent is read from the exponents' 95% intervals: they are
-consistent with one trajectory when the intervals all overlap.
+the corpora share one N_opt exponent is read from the difference of each corpus's exponent from
+the first corpus's, with a 95% interval (the corpora are fitted on disjoint runs, so their
+bootstraps are independent; each interval is taken as a normal's): consistent with one
+trajectory when every difference's interval holds 0, different when any excludes it.
+Overlapping intervals are not the test: two 95% intervals can overlap while their difference
+excludes zero.
 
 The check that E is really the data's entropy: on `markov` the irreducible loss is known
 exactly (`data.markov`). A model that has seen k tokens of a window can do no better than the
@@ -150,14 +154,28 @@ class Modalities:
             out[corpus] = (float(fit.allocation.fit.n_exponent), float(lo), float(hi))
         return out
 
+    def exponent_differences(self) -> dict[str, tuple[float, float, float]]:
+        """Corpus -> (its N_opt exponent minus the first corpus's, lo, hi) for every other
+        corpus with an interval (module doc)."""
+        spans = {c: v for c, v in self.n_opt_exponents().items()
+                 if np.isfinite(v[1]) and np.isfinite(v[2])}
+        if len(spans) < 2:
+            return {}
+        (base, (b, b_lo, b_hi)), *others = spans.items()
+        out = {}
+        for corpus, (value, lo, hi) in others:
+            sd = np.hypot((hi - lo) / 3.92, (b_hi - b_lo) / 3.92)
+            diff = value - b
+            out[f"{corpus} - {base}"] = (diff, diff - 1.96 * sd, diff + 1.96 * sd)
+        return out
+
     @property
     def one_trajectory(self) -> bool | None:
-        """Do all N_opt exponent intervals overlap? None with fewer than two intervals."""
-        spans = [(lo, hi) for _, lo, hi in self.n_opt_exponents().values()
-                 if np.isfinite(lo) and np.isfinite(hi)]
-        if len(spans) < 2:
+        """Does every exponent difference's interval hold 0? None with fewer than two."""
+        differences = self.exponent_differences()
+        if not differences:
             return None
-        return bool(max(lo for lo, _ in spans) <= min(hi for _, hi in spans))
+        return all(lo <= 0 <= hi for _, lo, hi in differences.values())
 
     def summary(self) -> str:
         parts = []
@@ -169,7 +187,10 @@ class Modalities:
         verdict = {True: "N_opt exponents consistent with one trajectory",
                    False: "N_opt exponents differ between corpora",
                    None: "too few N_opt intervals to compare"}[self.one_trajectory]
-        text = "; ".join(parts) + f". {verdict}."
+        differences = "; ".join(f"{k}: {fmt(d)} [{fmt(lo)}, {fmt(hi)}]"
+                                for k, (d, lo, hi) in self.exponent_differences().items())
+        text = "; ".join(parts) + f". {verdict}" + (f" ({differences})" if differences else "")
+        text += "."
         if self.markov is not None:
             text += f" {self.markov.text()}."
         return text
@@ -181,6 +202,8 @@ class Modalities:
             "skipped": dict(self.skipped),
             "n_opt_exponents": {k: {"exponent": v[0], "interval": [v[1], v[2]]}
                                 for k, v in self.n_opt_exponents().items()},
+            "exponent_differences": {k: {"difference": v[0], "interval": [v[1], v[2]]}
+                                     for k, v in self.exponent_differences().items()},
             "one_trajectory": self.one_trajectory,
             "markov": None if self.markov is None else self.markov.to_dict(),
             "summary": self.summary(),
