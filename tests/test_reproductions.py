@@ -180,3 +180,29 @@ def test_modalities_reads_one_trajectory_from_the_exponent_differences():
                               noise=0.001, law={"alpha": 1.0, "A": 3.65e5})])
     finding = EXPERIMENTS["modalities"].analyze(Tables(apart, source="synthetic"), 40, 0)
     assert finding.verdict == NOT_REPRODUCED, finding.ours
+
+
+# --- 5. overfitting --------------------------------------------------------------------------
+def test_overfitting_reads_kaplans_exponent():
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from test_overfitting import data_limited_runs
+
+    analyze = EXPERIMENTS["overfitting"].analyze
+    for exponent, verdict in ((0.74, REPRODUCED), (0.5, NOT_REPRODUCED)):
+        truth = {"Nc": 1e5, "Dc": 1e6, "aN": 0.4 * exponent, "aD": 0.4}
+        finding = analyze(Tables(data_limited_runs(truth=truth), source="synthetic"), 60, 0)
+        assert finding.verdict == verdict, finding.ours
+
+
+def test_a_data_limited_run_repeats_its_unique_tokens(tmp_path):
+    from scalinglab.train import RunConfig, train_run
+
+    config = RunConfig(params=3000, tokens=40960, corpus="stdlib", batch_tokens=2048,
+                       unique_tokens=5000, eval_count=3, eval_tokens=2048, threads=1)
+    result = train_run(config, out_dir=tmp_path / "run")
+    table = result.measurements
+    assert (table["unique_tokens"] == 5000).all()  # eight passes over 5,000 tokens
+    assert result.status == "done"

@@ -105,6 +105,9 @@ class RunConfig:
     min_digits: int = 1
     max_digits: int = 4
     markov_order: int = 2
+    # Train on only the first `unique_tokens` tokens of the corpus's train split, repeated for
+    # as many epochs as the budget needs (data-limited runs: overfitting, memorization).
+    unique_tokens: int | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "cooldown_tokens", tuple(float(t) for t in self.cooldown_tokens))
@@ -164,6 +167,8 @@ class RunConfig:
             f"grad_clip must be positive, got {self.grad_clip}",
         )
         _require(self.eval_count >= 1, f"eval_count must be >= 1, got {self.eval_count}")
+        _require(self.unique_tokens is None or self.unique_tokens >= 1,
+                 f"--unique-tokens must be at least 1, got {self.unique_tokens}")
         _require(self.eval_tokens >= 1, f"eval_tokens must be >= 1, got {self.eval_tokens}")
         _require(self.threads >= 0, f"--threads must be 0 (all cores) or more, got {self.threads}")
         for name in ("min_digits", "max_digits", "markov_order"):
@@ -188,6 +193,8 @@ class RunConfig:
     def config_hash(self) -> str:
         """sha256 of the fields that change results (not threads/device/compile)."""
         fields = {k: v for k, v in dataclasses.asdict(self).items() if k not in NOT_HASHED}
+        if self.unique_tokens is None:
+            del fields["unique_tokens"]  # added later: runs without it keep their hashes
         if self.family == "lstm" and self.lr is None:
             # The LSTM rate rule changed (schedules.LSTM_LR): a store's runs under the old rule
             # must not be taken for runs under this one.
@@ -307,6 +314,18 @@ class Plan:
         return self.steps * self.batch_tokens
 
 
+def limited(corpus: Corpus, unique_tokens: int, n_ctx: int) -> Corpus:
+    """The corpus with its train split cut to its first `unique_tokens` tokens (at least one
+    window), to be repeated without an epoch limit; validation is unchanged (fresh text)."""
+    if unique_tokens > len(corpus.train):
+        raise ScalinglabError(f"--unique-tokens {unique_tokens} exceeds the {corpus.name} "
+                              f"corpus's {len(corpus.train)} training tokens")
+    keep = max(unique_tokens, n_ctx + 1)
+    return dataclasses.replace(corpus, train=corpus.train[:keep], max_epochs=None,
+                               fingerprint=f"{corpus.fingerprint}-first{keep}",
+                               info={**corpus.info, "unique_tokens": keep})
+
+
 def plan_run(cfg: RunConfig) -> Plan:
     """Resolve a config into concrete numbers (raises ScalinglabError on impossible requests)."""
     corpus = get_corpus(
@@ -319,6 +338,8 @@ def plan_run(cfg: RunConfig) -> Plan:
         min_tokens=int(cfg.tokens) + schedules.MAX_BATCH_TOKENS,
     )
     n_ctx = cfg.n_ctx or corpus.n_ctx_default
+    if cfg.unique_tokens is not None:
+        corpus = limited(corpus, cfg.unique_tokens, n_ctx)
     if cfg.family == "transformer":
         shape = transformer_shape(
             cfg.params, n_layer=cfg.n_layer, d_model=cfg.d_model, n_head=cfg.n_head
@@ -638,6 +659,7 @@ def train_run(
             "config_hash": config_hash,
             "threads": threads,
             "device": device_label,
+            **({"unique_tokens": len(plan.corpus.train)} if cfg.unique_tokens else {}),
         }
 
     def save_checkpoint(step: int) -> None:

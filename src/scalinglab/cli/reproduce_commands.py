@@ -12,7 +12,8 @@ from scalinglab.cli.app import JSON_OPTION, app, console, err_console, note, pri
 @app.command()
 @user_errors
 def reproduce(
-    name: str = typer.Argument(..., help="context, architecture, basins, critical-batch or modalities."),
+    name: str = typer.Argument(..., help="context, architecture, basins, critical-batch, "
+                                          "overfitting or modalities."),
     out: Path = typer.Option(Path("reproductions"), "--out", "-o",
                              help="Folder for the store, NAME.json and NAME.html."),
     scale: float = typer.Option(1.0, "--scale",

@@ -10,12 +10,19 @@ from typing import Any
 from scalinglab.errors import ScalinglabError
 from scalinglab.files import write_text
 from scalinglab.jsonable import to_jsonable
-from scalinglab.reproductions import architecture, basins, context, critical_batch, modalities
+from scalinglab.reproductions import (
+    architecture,
+    basins,
+    context,
+    critical_batch,
+    modalities,
+    overfitting,
+)
 from scalinglab.reproductions.base import Experiment, Finding, write_page
 
 EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in (
     context.EXPERIMENT, architecture.EXPERIMENT, basins.EXPERIMENT, critical_batch.EXPERIMENT,
-    modalities.EXPERIMENT)}
+    overfitting.EXPERIMENT, modalities.EXPERIMENT)}
 
 
 def get_experiment(name: str) -> Experiment:
