@@ -206,3 +206,17 @@ def test_a_data_limited_run_repeats_its_unique_tokens(tmp_path):
     table = result.measurements
     assert (table["unique_tokens"] == 5000).all()  # eight passes over 5,000 tokens
     assert result.status == "done"
+
+
+@pytest.mark.slow
+def test_reproduce_runs_end_to_end_at_a_tiny_scale(tmp_path):
+    """Sweeps, store, analysis, page and JSON from one command (the science needs scale 1)."""
+    out = tmp_path / "repro"
+    result = CliRunner().invoke(app, ["reproduce", "basins", "--scale", "0.01", "--out", str(out),
+                                      "--bootstrap", "0", "--json"])
+    assert result.exit_code == 0, result.output
+    finding = json.loads(result.stdout)
+    assert finding["verdict"] in (REPRODUCED, NOT_REPRODUCED, NOT_IDENTIFIABLE)
+    assert finding["numbers"]["scale"] == 0.01
+    assert "<svg" in (out / "basins.html").read_text()
+    assert json.loads((out / "basins.json").read_text())["verdict"] == finding["verdict"]
