@@ -150,12 +150,20 @@ def test_law_auto_picks_the_form_that_extrapolates() -> None:
     assert "chosen" in selection.sentence() and selection.winner in selection.sentence()
     with pytest.raises(ScalinglabError, match="at least 4 model sizes"):
         laws.select_law(table[table["params"] < 2e4])
-    # Holding out the top factor 2 of compute instead: the winner still extrapolates.
-    table = table.assign(flops=6.0 * table["params"] * table["tokens"])
-    by_compute = laws.select_law(table, holdout="compute")
+    # Holding out the top compute budget instead (an IsoFLOP design: budgets 2x apart).
+    n = np.tile(np.geomspace(1e4, 1e6, 7), 4)
+    c = np.repeat([1e13, 2e13, 4e13, 8e13], 7)
+    iso = pd.DataFrame({"run": [f"r{i}" for i in range(len(n))], "params": n,
+                        "tokens": c / (6 * n), "flops": c})
+    iso["loss"] = (1.0 + 40.0 / iso["params"] ** 0.3 + 90.0 / iso["tokens"] ** 0.3) * np.exp(
+        np.random.default_rng(1).normal(0, 0.002, len(iso)))
+    by_compute = laws.select_law(iso, holdout="compute")
     assert by_compute.scores[by_compute.winner] < 0.01
-    assert by_compute.n_check_rows == int((table["flops"] >= table["flops"].max() / 2).sum())
+    assert by_compute.n_check_rows == 7 and by_compute.held_out_flops == pytest.approx(8e13 / 1.5)
     assert "FLOPs from the rest" in by_compute.sentence()
+    with pytest.raises(ScalinglabError, match="holds 2 of 30 rows"):
+        laws.select_law(table.assign(flops=6.0 * table["params"] * table["tokens"]),
+                        holdout="compute")
     with pytest.raises(ScalinglabError, match="unknown hold-out"):
         laws.select_law(table, holdout="tokens")
 

@@ -39,6 +39,9 @@ from scalinglab.models.ladder import transformer_shape
 # The backtest's law: Chinchilla's form on non-embedding parameters (Kaplan et al. 2020 found
 # embeddings blur the size trend of small models, and ours are small).
 BACKTEST_PARAMS_COLUMN = "params_nonembedding"
+# How `--law auto` scores the candidates: on the top compute budget, held out (design v2;
+# v1 held out the largest size, whose single short run picked a law that missed: docs/demo.md).
+SELECTION_HOLDOUT = "compute"
 # N and D of the backtest run may each exceed the fitted maxima by multiple ** this.
 AXIS_EXTRAPOLATION = 0.75
 # The backtest's target: absolute relative error under 3% and the measured loss in its interval.
@@ -208,13 +211,13 @@ def predict_backtest(table: pd.DataFrame, mode: DemoMode, seed: int = 0) -> Back
 
     The rule is fixed in advance (docs/demo.md, "Pre-registration"): the rows are the fit
     regime's (`regime.fit_regime`: finished, past warmup, past the early plateau); the law is
-    chosen by `--law auto` (`laws.select_law`: each candidate fitted without the largest size
-    and scored on it); the run is the law's compute-optimal ladder shape for
-    `backtest_multiple` x the largest fitted run's compute (exact FLOPs), with N and D each at
-    most `backtest_multiple ** AXIS_EXTRAPOLATION` beyond the fitted maxima (at these scales a
-    mis-specified law puts its "optimum" in a corner, and a backtest that extrapolates one axis
-    4x tests that corner, not scaling); its interval is the law's bootstrap plus one run's
-    measured seed noise.
+    chosen by `--law auto` with the top compute budget held out (`laws.select_law`,
+    `SELECTION_HOLDOUT`: each candidate fitted without it and scored on it); the run is the
+    law's compute-optimal ladder shape for `backtest_multiple` x the largest fitted run's
+    compute (exact FLOPs), with N and D each at most `backtest_multiple ** AXIS_EXTRAPOLATION`
+    beyond the fitted maxima (at these scales a mis-specified law puts its "optimum" in a
+    corner, and a backtest that extrapolates one axis 4x tests that corner, not scaling); its
+    interval is the law's bootstrap plus one run's measured seed noise.
     """
     from scalinglab.regime import fit_regime
 
@@ -228,7 +231,8 @@ def predict_backtest(table: pd.DataFrame, mode: DemoMode, seed: int = 0) -> Back
         )
     threshold = float(train["flops"].max())
     selection = laws.select_law(train, params_column=BACKTEST_PARAMS_COLUMN,
-                                source=f"backtest fit (runs of at most {threshold:.3g} FLOPs)")
+                                source=f"backtest fit (runs of at most {threshold:.3g} FLOPs)",
+                                holdout=SELECTION_HOLDOUT)
     law, scores = selection.law, selection.scores
     law.accounting = {"convention": "exact-nonembedding", **backtest_cost().to_dict()}
     flops = mode.backtest_multiple * threshold
@@ -360,6 +364,8 @@ def run_demo(
     tables = load_sweeps(store_path, [d.name for d in designs])
     table = tables.measurements
 
+    note(f"backtest: choosing and fitting L(N, D) (--law auto), {settings.n_resamples} "
+         "bootstrap resamples for its interval")
     backtest = predict_backtest(table, settings, seed=seed)
     note(f"backtest: training N={backtest.params_nonembedding:.3g}, D={backtest.tokens:.3g} "
          f"({backtest.flops:.3g} FLOPs, {backtest.flops / backtest.fit_max_flops:.1f}x the "
@@ -373,6 +379,7 @@ def run_demo(
             display.finish("backtest", "done", backtest.measured, backtest.flops)
 
     report_path = out / "report.html"
+    note(f"fitting every law of the report ({settings.n_resamples} bootstrap resamples each)")
     # One study: the report, the printed summary and demo.json render the same numbers.
     analysis = study(table, n_resamples=settings.n_resamples, seed=seed,
                      position_losses=tables.positions, accuracies=tables.accuracies,

@@ -5,7 +5,7 @@ runs of every size but the largest (in the law's N) and scored by its median abs
 error on the largest size's rows, which it did not see. The winner is refitted on everything.
 With fewer than `MIN_SIZES` sizes there is nothing to extrapolate to and selection refuses.
 
-`holdout="compute"` holds out the rows of the top factor `COMPUTE_HOLDOUT` of compute instead:
+`holdout="compute"` holds out the rows within a factor `COMPUTE_HOLDOUT` of the largest compute:
 the direction a compute-optimal prediction extrapolates in. On a design whose largest size has
 a single short run (an IsoFLOP design's top budget), the largest-size score rests on one row
 at the edge of the fit regime and picked a law that then missed a 4x backtest by 10%
@@ -30,7 +30,9 @@ from scalinglab.laws.registry import get_law
 
 CANDIDATES = ("chinchilla", "kaplan-nd", "chinchilla-tied")
 MIN_SIZES = 4
-COMPUTE_HOLDOUT = 2.0  # holdout="compute": rows within this factor of the largest compute
+# holdout="compute": the rows within this factor of the largest compute (on a design whose
+# budgets are 2x apart, the top budget and nothing else)
+COMPUTE_HOLDOUT = 1.5
 MIN_HELD_OUT_ROWS = 3
 # Fit failures on unsuitable data; anything else is a bug and propagates.
 _FIT_ERRORS = (ScalinglabError, ValueError, ArithmeticError, np.linalg.LinAlgError)
@@ -77,8 +79,8 @@ def select_law(
     source: str = "table",
     holdout: str = "size",
 ) -> Selection:
-    """Fit each candidate without the largest size (or, `holdout="compute"`, without the top
-    factor 2 of compute), score it there, refit the winner on all."""
+    """Fit each candidate without the largest size (or, `holdout="compute"`, without the rows
+    within `COMPUTE_HOLDOUT` of the largest compute), score it there, refit the winner on all."""
     if params_column not in table.columns:
         raise ScalinglabError(f"{source}: missing column {params_column!r}")
     sizes = np.sort(table[params_column].astype(float).unique())
