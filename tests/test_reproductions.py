@@ -220,3 +220,55 @@ def test_reproduce_runs_end_to_end_at_a_tiny_scale(tmp_path):
     assert finding["numbers"]["scale"] == 0.01
     assert "<svg" in (out / "basins.html").read_text()
     assert json.loads((out / "basins.json").read_text())["verdict"] == finding["verdict"]
+
+
+def test_a_run_records_per_sequence_losses_on_seen_and_fresh_text(tmp_path):
+    from scalinglab.analyses.memorization import sequence_losses
+    from scalinglab.train import RunConfig, train_run
+
+    config = RunConfig(params=3000, tokens=40960, corpus="stdlib", batch_tokens=2048,
+                       unique_tokens=5000, sequence_losses=8, eval_count=2, eval_tokens=2048,
+                       threads=1)
+    result = train_run(config, out_dir=tmp_path / "run")
+    seq = result.sequence_losses
+    assert list(seq["split"].value_counts().sort_index()) == [8, 8]
+    assert (tmp_path / "run" / "sequence_losses.csv").exists()
+    named = pd.DataFrame({"run": "r", "name": [f"sequence_loss:{r.split}:{r.window}"
+                                               for r in seq.itertuples()],
+                          "value": seq["loss"]})
+    repeated, fresh = sequence_losses(named)["r"]
+    assert len(repeated) == len(fresh) == 8
+    # Eight passes over 5,000 tokens: the seen windows are fitted better than fresh text.
+    assert np.median(repeated) < np.median(fresh)
+
+
+# --- 6. memorization -------------------------------------------------------------------------
+def memorization_tables(fractions: dict[float, float]) -> Tables:
+    rng = np.random.default_rng(5)
+    measurements, named = [], []
+    for n, fraction in fractions.items():
+        run = f"m{n:g}"
+        memorized = int(round(256 * fraction))
+        repeated = np.concatenate([np.exp(rng.normal(-3.0, 0.3, memorized)),
+                                   np.exp(rng.normal(0.2, 0.15, 256 - memorized))])
+        fresh = np.exp(rng.normal(0.25, 0.15, 256))
+        measurements.append({"run": run, "params_nonembedding": n, "unique_tokens": 1.25e5,
+                             "tokens": 4e6})
+        named += [{"run": run, "name": f"sequence_loss:train:{i}", "value": v}
+                  for i, v in enumerate(repeated)]
+        named += [{"run": run, "name": f"sequence_loss:val:{i}", "value": v}
+                  for i, v in enumerate(fresh)]
+    return Tables(pd.DataFrame(measurements), accuracies=pd.DataFrame(named), source="synthetic")
+
+
+@pytest.mark.parametrize(("fractions", "verdict"), [
+    ({3e3: 0.0, 1.2e4: 0.1, 5.5e4: 0.4}, REPRODUCED),
+    ({3e3: 0.4, 1.2e4: 0.2, 5.5e4: 0.1}, NOT_REPRODUCED),
+    ({3e3: 0.0, 1.2e4: 0.0, 5.5e4: 0.0}, NOT_IDENTIFIABLE),
+])
+def test_memorization_splits_the_repeated_sequences(fractions, verdict):
+    finding = EXPERIMENTS["memorization"].analyze(memorization_tables(fractions), 50, 0)
+    assert finding.verdict == verdict, finding.ours
+    measured = {r["params"]: r["fraction"] for r in finding.numbers["runs"]}
+    for n, fraction in fractions.items():
+        assert measured[n] == pytest.approx(fraction, abs=0.03)

@@ -108,6 +108,9 @@ class RunConfig:
     # Train on only the first `unique_tokens` tokens of the corpus's train split, repeated for
     # as many epochs as the budget needs (data-limited runs: overfitting, memorization).
     unique_tokens: int | None = None
+    # At the end, the mean loss of each of this many training windows (seen, repeated with
+    # unique_tokens) and as many validation windows (fresh): for the memorization check.
+    sequence_losses: int = 0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "cooldown_tokens", tuple(float(t) for t in self.cooldown_tokens))
@@ -169,6 +172,8 @@ class RunConfig:
         _require(self.eval_count >= 1, f"eval_count must be >= 1, got {self.eval_count}")
         _require(self.unique_tokens is None or self.unique_tokens >= 1,
                  f"--unique-tokens must be at least 1, got {self.unique_tokens}")
+        _require(self.sequence_losses >= 0,
+                 f"sequence_losses must be 0 or more, got {self.sequence_losses}")
         _require(self.eval_tokens >= 1, f"eval_tokens must be >= 1, got {self.eval_tokens}")
         _require(self.threads >= 0, f"--threads must be 0 (all cores) or more, got {self.threads}")
         for name in ("min_digits", "max_digits", "markov_order"):
@@ -193,8 +198,9 @@ class RunConfig:
     def config_hash(self) -> str:
         """sha256 of the fields that change results (not threads/device/compile)."""
         fields = {k: v for k, v in dataclasses.asdict(self).items() if k not in NOT_HASHED}
-        if self.unique_tokens is None:
-            del fields["unique_tokens"]  # added later: runs without it keep their hashes
+        for added in ("unique_tokens", "sequence_losses"):  # added later: runs without them
+            if not fields[added]:  # keep their hashes
+                del fields[added]
         if self.family == "lstm" and self.lr is None:
             # The LSTM rate rule changed (schedules.LSTM_LR): a store's runs under the old rule
             # must not be taken for runs under this one.
@@ -229,6 +235,7 @@ class RunResult:
     device: str | None = None  # "cpu", "cuda:0", ...
     shape: dict[str, int] = field(default_factory=dict)
     info: dict[str, Any] = field(default_factory=dict)
+    sequence_losses: pd.DataFrame | None = None  # split ("train"/"val"), window, loss
 
     def summary(self) -> dict[str, Any]:
         """The scalar fields as a JSON-able dict (what `scalinglab train --json` prints)."""
@@ -546,6 +553,28 @@ class _Trainer:
             accuracy = correct / total if total else None
         return loss, (by_position if final else None), accuracy
 
+    @torch.inference_mode()
+    def sequence_losses(self, count: int) -> pd.DataFrame:
+        """Mean loss of each of the first `count` training windows (text the model has seen)
+        and `count` validation windows (fresh text)."""
+        self.model.eval()
+        n_ctx = self.plan.n_ctx
+        train = self.plan.corpus.train
+        n_train = min(count, (len(train) - 1) // n_ctx)
+        seen = np.stack([np.asarray(train[i * n_ctx: i * n_ctx + n_ctx + 1], dtype=np.int64)
+                         for i in range(n_train)])
+        frames = []
+        for split, windows in (("train", torch.from_numpy(seen).to(self.device)),
+                               ("val", self.val[:count])):
+            with self.autocast:
+                logits = self.forward(windows[:, :-1])
+            losses = F.cross_entropy(logits.float().reshape(-1, self.vocab_size),
+                                     windows[:, 1:].reshape(-1), reduction="none")
+            frames.append(pd.DataFrame({"split": split, "window": np.arange(len(windows)),
+                                        "loss": losses.view(len(windows), -1).mean(1).cpu()}))
+        self.model.train()
+        return pd.concat(frames, ignore_index=True)
+
     def snapshot(self) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
         model_state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
         return model_state, copy.deepcopy(self.optimizer.state_dict())
@@ -770,8 +799,11 @@ def train_run(
 
     position_losses = None
     accuracy = None
+    sequence_losses = None
     if status == "done":
         final_loss, by_position, accuracy = trainer.evaluate(final=True)
+        if cfg.sequence_losses:
+            sequence_losses = trainer.sequence_losses(cfg.sequence_losses)
         if not math.isfinite(final_loss):
             status = "diverged"
         else:
@@ -801,6 +833,7 @@ def train_run(
         measurements=measurements,
         position_losses=position_losses,
         accuracy=accuracy,
+        sequence_losses=sequence_losses,
         params=counts.total,
         params_nonembedding=counts.nonembedding,
         flops_per_token=flops_per_token,
@@ -859,11 +892,14 @@ def _write_result(out: Path, result: RunResult) -> None:
     write_table(result.measurements, out / "measurements.csv")
     if result.position_losses is not None:
         write_table(result.position_losses, out / "position_losses.csv")
+    if result.sequence_losses is not None:
+        write_table(result.sequence_losses, out / "sequence_losses.csv")
     payload = {"summary": result.summary(), "config": dataclasses.asdict(result.config)}
     write_text(out / "result.json", json.dumps(payload, indent=2, default=_json_default))
 
 
-RUN_FILES = ("result.json", "measurements.csv", "position_losses.csv", "tokenizer.json")
+RUN_FILES = ("result.json", "measurements.csv", "position_losses.csv", "sequence_losses.csv",
+             "tokenizer.json")
 
 
 def _claim_folder(out: Path, config_hash: str, overwrite: bool) -> None:
@@ -960,6 +996,8 @@ def _load_finished(cfg: RunConfig, out: Path, config_hash: str) -> RunResult | N
         device=summary.get("device"),
         measurements=measurements,
         position_losses=pd.read_csv(positions_path) if positions_path.exists() else None,
+        sequence_losses=(pd.read_csv(out / "sequence_losses.csv")
+                         if (out / "sequence_losses.csv").exists() else None),
         shape={k: summary[k] for k in shape_keys if k in summary},
         info={k: v for k, v in summary.items()
               if k not in scalar_keys and k not in shape_keys and k not in ("threads", "device")},

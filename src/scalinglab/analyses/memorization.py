@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 SEPARATION = 2.0  # Ashman's D above which two Gaussians are two modes
 FRESH_QUANTILE = 0.01  # the memorized mode must lie below this quantile of fresh losses
@@ -138,3 +139,22 @@ def _split(log_loss: np.ndarray, log_floor: float, seed: int) -> tuple[float, fl
     dens = two.weights * np.exp(-0.5 * ((grid[:, None] - two.means) / two.sds) ** 2) / two.sds
     crossing = grid[np.argmin(np.abs(dens[:, 0] - dens[:, 1]))]
     return float(crossing), two.separation
+
+
+def sequence_losses(accuracies: pd.DataFrame) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Run -> (repeated, fresh) per-sequence losses from a store's named per-run values
+    (`sweep.store.SEQUENCE_LOSS`: training windows are the repeated ones, validation fresh)."""
+    from scalinglab.sweep.store import SEQUENCE_LOSS
+
+    if accuracies is None or accuracies.empty:
+        return {}
+    rows = accuracies[accuracies["name"].astype(str).str.startswith(f"{SEQUENCE_LOSS}:")]
+    parts = rows["name"].astype(str).str.split(":", expand=True)
+    if parts.empty:
+        return {}
+    rows = rows.assign(split=parts[1].to_numpy())
+    out = {}
+    for run, group in rows.groupby("run"):
+        out[str(run)] = (group.loc[group["split"] == "train", "value"].to_numpy(float),
+                         group.loc[group["split"] == "val", "value"].to_numpy(float))
+    return out

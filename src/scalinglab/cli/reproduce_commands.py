@@ -13,7 +13,7 @@ from scalinglab.cli.app import JSON_OPTION, app, console, err_console, note, pri
 @user_errors
 def reproduce(
     name: str = typer.Argument(..., help="context, architecture, basins, critical-batch, "
-                                          "overfitting or modalities."),
+                                          "overfitting, memorization or modalities."),
     out: Path = typer.Option(Path("reproductions"), "--out", "-o",
                              help="Folder for the store, NAME.json and NAME.html."),
     scale: float = typer.Option(1.0, "--scale",

@@ -15,6 +15,7 @@ from scalinglab.reproductions import (
     basins,
     context,
     critical_batch,
+    memorization,
     modalities,
     overfitting,
 )
@@ -22,7 +23,7 @@ from scalinglab.reproductions.base import Experiment, Finding, write_page
 
 EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in (
     context.EXPERIMENT, architecture.EXPERIMENT, basins.EXPERIMENT, critical_batch.EXPERIMENT,
-    overfitting.EXPERIMENT, modalities.EXPERIMENT)}
+    overfitting.EXPERIMENT, memorization.EXPERIMENT, modalities.EXPERIMENT)}
 
 
 def get_experiment(name: str) -> Experiment:

@@ -59,6 +59,7 @@ class Executor(Protocol):
 def train_task(task: Task, progress: Callable[[dict[str, Any]], None],
                should_stop: Callable[[], bool]) -> RunRecord:
     """Train one run with the training engine and package its result for the store."""
+    from scalinglab.sweep.store import SEQUENCE_LOSS
     from scalinglab.train import RunConfig, train_run
 
     config = RunConfig(**{**task.config, "threads": task.threads})
@@ -69,6 +70,9 @@ def train_task(task: Task, progress: Callable[[dict[str, Any]], None],
         accuracy = {}
     elif not isinstance(accuracy, dict):
         accuracy = {"exact_match": float(accuracy)}
+    if result.sequence_losses is not None:  # named per-run values, as the store keeps them
+        accuracy.update({f"{SEQUENCE_LOSS}:{r.split}:{r.window}": float(r.loss)
+                         for r in result.sequence_losses.itertuples()})
     return RunRecord(
         status=result.status, measurements=result.measurements,
         position_losses=result.position_losses, accuracy=accuracy, params=result.params,

@@ -85,6 +85,11 @@ class PlannedRun:
     planned_flops: float
 
 
+# Per-sequence losses of a run (`RunConfig.sequence_losses`) are kept in the accuracies table,
+# the store's named per-run values, as "sequence_loss:<split>:<window>" (split: train, val).
+SEQUENCE_LOSS = "sequence_loss"
+
+
 @dataclass
 class RunRecord:
     """A finished (or diverged, or interrupted) run, as the driver writes it in one transaction."""
