@@ -82,6 +82,16 @@ def check_output_folder(path: str | Path, option: str) -> Path:
     return path
 
 
+def make_folder(path: str | Path, what: str = "folder") -> Path:
+    """Create `path` (and its parents) if needed; one clear error if it cannot be."""
+    path = Path(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise ScalinglabError(f"{path}: cannot create the {what} ({error.strerror})") from None
+    return path
+
+
 def _probe(folder: Path, target: Path) -> None:
     """Create and remove a file in `folder`: the only reliable test of writability."""
     try:

@@ -26,7 +26,7 @@ from scalinglab.reproductions.base import (
     Experiment,
     Finding,
 )
-from scalinglab.reproductions.common import figure, overrides, scaled_sizes
+from scalinglab.reproductions.common import figure, label_axes, overrides, scaled_sizes
 
 TRANSFORMER_SIZES = (3120, 12384, 27792, 55536, 98624, 154000)
 LSTM_SIZES = (6720, 21312, 66560, 125312)
@@ -98,11 +98,7 @@ def _figure(l_nd: Any, result: Any) -> Any:
     for d in sorted(set(rows["tokens"])):
         ax.plot(n, l_nd.law.predict({column: n, "tokens": np.full_like(n, d)}),
                 color="#1f77b4", label=f"transformer L(N, D = {d:.3g})")
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.set_xlabel("Parameters N (non-embedding)")
-    ax.set_ylabel("Loss (nats/token)")
-    ax.legend(fontsize=7)
+    label_axes(ax, "Parameters N (non-embedding)", "Loss (nats/token)")
     return fig
 
 

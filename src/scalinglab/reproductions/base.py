@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import io
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +21,16 @@ REPRODUCED = "reproduced"
 NOT_REPRODUCED = "not reproduced"
 NOT_IDENTIFIABLE = "not identifiable at this scale"
 VERDICTS = (REPRODUCED, NOT_REPRODUCED, NOT_IDENTIFIABLE)
+MAX_EXPONENT_WIDTH = 0.5  # the identifiability range of an exponent (laws.identifiability)
+
+
+def exponent_verdict(interval: tuple[float, float], published: float) -> str:
+    """An exponent's verdict: not identifiable when its interval is missing or wider than
+    0.5; reproduced when it holds the published value; not reproduced otherwise."""
+    lo, hi = interval
+    if not (math.isfinite(lo) and math.isfinite(hi) and hi - lo <= MAX_EXPONENT_WIDTH):
+        return NOT_IDENTIFIABLE
+    return REPRODUCED if lo <= published <= hi else NOT_REPRODUCED
 
 
 @dataclass

@@ -32,3 +32,14 @@ def figure(ncols: int = 1) -> tuple[Figure, list[Any]]:
 
 def interval_text(value: float, lo: float, hi: float, digits: str = ".3g") -> str:
     return f"{value:{digits}} [{lo:{digits}}, {hi:{digits}}]"
+
+
+def label_axes(ax: Any, xlabel: str, ylabel: str, logy: bool = True, legend: bool = True) -> None:
+    """Log x (and, by default, log y) axes with labels and a small legend."""
+    ax.set_xscale("log")
+    if logy:
+        ax.set_yscale("log")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    if legend:
+        ax.legend(fontsize=7)

@@ -23,7 +23,7 @@ from scalinglab.reproductions.base import (
     Experiment,
     Finding,
 )
-from scalinglab.reproductions.common import figure, overrides, scaled_sizes
+from scalinglab.reproductions.common import figure, label_axes, overrides, scaled_sizes
 
 N_CTX = 512
 TRANSFORMER_SIZES = (27792, 98624)
@@ -98,10 +98,7 @@ def _figure(positions: Any, fits: Any) -> Any:
             ax.plot(t, fitted.law.predict({"tokens": t}), color=colors.get(family, "grey"),
                     lw=1.5, linestyle="--")
     ax.axvline(100, color="grey", lw=0.6, linestyle=":")
-    ax.set_xscale("log")
-    ax.set_xlabel("Token position t in the context")
-    ax.set_ylabel("Loss (nats/token)")
-    ax.legend(fontsize=7)
+    label_axes(ax, "Token position t in the context", "Loss (nats/token)", logy=False)
     return fig
 
 

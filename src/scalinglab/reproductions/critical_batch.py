@@ -17,14 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from scalinglab.reproductions.base import (
-    NOT_IDENTIFIABLE,
-    NOT_REPRODUCED,
-    REPRODUCED,
-    Experiment,
-    Finding,
-)
-from scalinglab.reproductions.common import figure, overrides, scaled_sizes
+from scalinglab.reproductions.base import NOT_IDENTIFIABLE, Experiment, Finding, exponent_verdict
+from scalinglab.reproductions.common import figure, label_axes, overrides, scaled_sizes
 
 SIZES = (12384, 55536)
 BATCHES = (256, 512, 1024, 2048, 4096, 8192, 16384)
@@ -60,13 +54,7 @@ def analyze(tables: Any, n_resamples: int, seed: int) -> Finding:
     results = {float(n): critical_batch(rows, n_resamples=n_resamples, seed=seed)
                for n, rows in table.groupby("params_nonembedding")}
     largest = results[max(results)]
-    lo, hi = largest.alpha_b_interval
-    if not (np.isfinite(lo) and hi - lo <= 0.5):
-        verdict = NOT_IDENTIFIABLE
-    elif lo <= KAPLAN_ALPHA_B <= hi:
-        verdict = REPRODUCED
-    else:
-        verdict = NOT_REPRODUCED
+    verdict = exponent_verdict(largest.alpha_b_interval, KAPLAN_ALPHA_B)
     ours = "; ".join(f"N = {n:.3g}: {r.summary()}" for n, r in results.items())
     finding = Finding("critical-batch", verdict, ours, PUBLISHED,
                       {f"{n:g}": r.to_dict() for n, r in results.items()})
@@ -88,11 +76,7 @@ def _figure(results: dict[float, Any]) -> Any:
         if np.isfinite(result.alpha_b):
             grid = np.geomspace(t["loss"].min(), t["loss"].max(), 50)
             ax.plot(grid, result.b_crit(grid), color=color, lw=1)
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.set_xlabel("Target loss L (nats/token)")
-    ax.set_ylabel("Critical batch B_crit (tokens)")
-    ax.legend(fontsize=7)
+    label_axes(ax, "Target loss L (nats/token)", "Critical batch B_crit (tokens)")
     return fig
 
 

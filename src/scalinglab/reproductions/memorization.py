@@ -25,7 +25,7 @@ from scalinglab.reproductions.base import (
     Experiment,
     Finding,
 )
-from scalinglab.reproductions.common import figure, overrides, scaled_sizes
+from scalinglab.reproductions.common import figure, label_axes, overrides, scaled_sizes
 
 SIZES = (3120, 12384, 55536)
 UNIQUE_TOKENS = (1.25e5, 5e5)
@@ -92,10 +92,7 @@ def _figure(table: pd.DataFrame, losses: dict[str, Any]) -> Any:
     left.legend(fontsize=7)
     for passes, group in table.groupby("passes"):
         right.plot(group["params"], group["fraction"], "o-", label=f"{passes:.0f} passes")
-    right.set_xscale("log")
-    right.set_xlabel("Parameters N (non-embedding)")
-    right.set_ylabel("fraction memorized")
-    right.legend(fontsize=7)
+    label_axes(right, "Parameters N (non-embedding)", "fraction memorized", logy=False)
     return fig
 
 

@@ -14,13 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from scalinglab.reproductions.base import (
-    NOT_IDENTIFIABLE,
-    NOT_REPRODUCED,
-    REPRODUCED,
-    Experiment,
-    Finding,
-)
+from scalinglab.reproductions.base import Experiment, Finding, exponent_verdict
 from scalinglab.reproductions.common import figure, overrides, scaled_sizes
 
 SIZES = (12384, 27792, 55536, 98624)
@@ -42,13 +36,7 @@ def analyze(tables: Any, n_resamples: int, seed: int) -> Finding:
     from scalinglab.analyses.overfitting import KAPLAN_EXPONENT, overfitting
 
     result = overfitting(tables.measurements, n_resamples, seed)
-    lo, hi = result.exponent_interval
-    if not (np.isfinite(lo) and hi - lo <= 0.5):
-        verdict = NOT_IDENTIFIABLE
-    elif lo <= KAPLAN_EXPONENT <= hi:
-        verdict = REPRODUCED
-    else:
-        verdict = NOT_REPRODUCED
+    verdict = exponent_verdict(result.exponent_interval, KAPLAN_EXPONENT)
     finding = Finding("overfitting", verdict, result.summary(), PUBLISHED,
                       {"overfitting": result.to_dict()})
     finding.figure = _figure(result)

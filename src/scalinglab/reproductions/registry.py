@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from scalinglab.errors import ScalinglabError
-from scalinglab.files import write_text
+from scalinglab.files import make_folder, write_text
 from scalinglab.jsonable import to_jsonable
 from scalinglab.reproductions import (
     architecture,
@@ -51,22 +51,13 @@ def run_experiment(name: str, out_dir: str | Path, scale: float = 1.0, seed: int
     """Run experiment `name`'s sweeps into `out_dir/scalinglab.db`, analyse them, and write
     `out_dir/NAME.json` and `out_dir/NAME.html`."""
     from scalinglab.analyses.sources import load_sweeps
-    from scalinglab.sweep.driver import run_sweep
+    from scalinglab.sweep.driver import run_designs
 
     experiment = get_experiment(name)
     designs = experiment_designs(name, scale, seed)
-    out = Path(out_dir)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise ScalinglabError(f"{out}: cannot create the folder ({error.strerror})") from None
+    out = make_folder(out_dir)
     store = out / "scalinglab.db"
-    for design in designs:
-        if display_factory is None:
-            run_sweep(design, store, workers=workers, on_note=on_note)
-        else:
-            with display_factory(design.name) as display:
-                run_sweep(design, store, workers=workers, display=display, on_note=on_note)
+    run_designs(designs, store, workers, display_factory, on_note)
     tables = load_sweeps(store, [d.name for d in designs])
     finding = experiment.analyze(tables, n_resamples, seed)
     finding.numbers.update({"scale": scale, "seed": seed})

@@ -86,6 +86,20 @@ class _StopRequest:
             signal.signal(signal.SIGINT, self._previous)
 
 
+def run_designs(designs: list[Design], store_path: str | Path, workers: int | None = None,
+                display_factory: Callable[[str], Any] | None = None,
+                on_note: Callable[[str], None] | None = None) -> None:
+    """Run several designs into one store in turn, each with its own display if given."""
+    note = on_note or (lambda message: None)
+    for design in designs:
+        note(f"sweep {design.name}: {len(design.runs())} runs")
+        if display_factory is None:
+            run_sweep(design, store_path, workers=workers, on_note=on_note)
+        else:
+            with display_factory(design.name) as display:
+                run_sweep(design, store_path, workers=workers, display=display, on_note=on_note)
+
+
 def run_sweep(
     design: Design,
     store_path: str | Path = DEFAULT_STORE,
