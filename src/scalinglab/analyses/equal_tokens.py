@@ -71,7 +71,8 @@ class EqualTokensComparison:
         text = head + f"{self.other} needs {' and '.join(parts)} the parameters of {self.base}"
         if np.isfinite(self.trend_interval[0]):
             lo, hi = self.trend_interval
-            text += (f"; the multiplier is {self.verdict} (largest/smallest ratio "
+            verb = "is constant" if self.verdict == "constant" else self.verdict
+            text += (f"; the multiplier {verb} (largest/smallest ratio "
                      f"{fmt(self.trend)} [{fmt(lo)}, {fmt(hi)}])")
         else:
             text += f"; whether it changes with size is {self.verdict}"
