@@ -33,7 +33,7 @@ import pandas as pd
 from scalinglab import decide, laws
 from scalinglab.conventions import TokenCost
 from scalinglab.errors import ScalinglabError
-from scalinglab.files import write_text
+from scalinglab.files import make_folder, write_text
 from scalinglab.jsonable import to_jsonable
 from scalinglab.models.ladder import transformer_shape
 
@@ -340,28 +340,18 @@ def run_demo(
     from scalinglab.analyses.sources import load_sweeps
     from scalinglab.analyses.study import study
     from scalinglab.report.html import build_report
-    from scalinglab.sweep.driver import run_sweep
+    from scalinglab.sweep.driver import run_designs
 
     if mode not in MODES:
         raise ScalinglabError(f"unknown demo mode {mode!r}; choose one of {', '.join(MODES)}")
     settings = MODES[mode]
     note = on_note or (lambda message: None)
     started = time.perf_counter()
-    out = Path(out_dir)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise ScalinglabError(f"{out}: cannot create the demo folder ({error.strerror})") from None
+    out = make_folder(out_dir, "demo folder")
     store_path = out / "scalinglab.db"
 
     designs = demo_designs(settings, seed=seed)
-    for design in designs:
-        note(f"sweep {design.name}: {len(design.runs())} runs")
-        if display_factory is None:
-            run_sweep(design, store_path, workers=workers, on_note=note)
-        else:
-            with display_factory(design.name) as display:
-                run_sweep(design, store_path, workers=workers, display=display, on_note=note)
+    run_designs(designs, store_path, workers, display_factory, note)
     tables = load_sweeps(store_path, [d.name for d in designs])
     table = tables.measurements
 
