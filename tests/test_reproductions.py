@@ -124,7 +124,9 @@ def test_basins_are_called_broad_or_narrow(curvature, verdict):
 
 
 # --- 4. critical batch -----------------------------------------------------------------------
-def batch_tables(alpha_b: float, seed: int = 0) -> Tables:
+def batch_tables(alpha_b: float, seed: int = 0, noise_ratio: float | None = None) -> Tables:
+    """Runs whose S-E trade-off has B_crit = b_star / L^(1/alpha_b); with `noise_ratio`, the
+    1024-token runs also carry noise estimates with B_noise = noise_ratio x B_crit."""
     rng = np.random.default_rng(seed)
     grid = np.linspace(4.0, 1.4, 400)
     rows = []
@@ -137,8 +139,14 @@ def batch_tables(alpha_b: float, seed: int = 0) -> Tables:
             loss = np.interp(np.log(evals), np.log(steps), grid) * np.exp(
                 rng.normal(0, 0.002, len(evals)))
             rows += [{"run": f"n{n:g}-b{b}", "params_nonembedding": n, "batch_tokens": b,
-                      "tokens": s * b, "loss": v, "phase": "train"}
+                      "tokens": s * b, "loss": v, "phase": "train", "warmup_tokens": 0.0}
                      for s, v in zip(evals, loss, strict=True)]
+            if noise_ratio is not None and b == 1024:
+                for row in rows[-len(evals):]:
+                    grad_sq = 0.1 * row["loss"] ** 4 * np.exp(rng.normal(0, 0.1))
+                    b_noise = noise_ratio * b_star / row["loss"] ** (1 / alpha_b)
+                    row.update(grad_sq=grad_sq,
+                               grad_trace=grad_sq * b_noise * np.exp(rng.normal(0, 0.1)))
     return Tables(pd.DataFrame(rows), source="synthetic")
 
 
@@ -146,6 +154,15 @@ def test_critical_batch_recovers_kaplans_exponent_and_refutes_another():
     analyze = EXPERIMENTS["critical-batch"].analyze
     assert analyze(batch_tables(0.21), 60, 0).verdict == REPRODUCED
     assert analyze(batch_tables(0.4), 60, 0).verdict == NOT_REPRODUCED
+
+
+def test_critical_batch_reads_the_noise_scale_beside_b_crit():
+    finding = EXPERIMENTS["critical-batch"].analyze(batch_tables(0.21, noise_ratio=2.0), 60, 0)
+    for size in finding.numbers.values():
+        comparison = pd.DataFrame(size["noise_scale"]["comparison"])
+        assert np.allclose(comparison["ratio"], 2.0, rtol=0.15)
+        assert (comparison["b_noise_lo"] < comparison["b_noise"]).all()
+    assert any("B_noise / B_crit = 2" in note for note in finding.notes)
 
 
 # --- the page and the command ----------------------------------------------------------------

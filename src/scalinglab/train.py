@@ -15,6 +15,10 @@ What a run does, and where each number comes from:
   FLOPs per token (6N + attention + output layer) times tokens; `flops_kaplan` = 6 N D.
 - At the end: loss by context position (`position_losses`) and, on `arithmetic`, the exact-match
   accuracy of greedy answers.
+- With `noise_scale_batches` k > 0, every evaluation of the main run also estimates the
+  gradient noise scale (McCandlish et al. 2018, App. A.1) from the raw gradients of k fresh
+  batches at the current weights: columns `grad_sq` (|G|^2), `grad_trace` (tr(Sigma), per token)
+  and `noise_scale` (B_simple = tr(Sigma) / |G|^2, in tokens). Training itself is unchanged.
 - Checkpoints (model, optimizer, step, RNG, measurements so far) in `out_dir`, written when
   `should_stop()` says so and at intervals set by the run's cost (`CheckpointPolicy`: about 2%
   of the run's expected time, never costing more than 2% of training time); a later call with
@@ -65,6 +69,12 @@ NOT_HASHED = ("threads", "device", "compile")
 PROGRESS_SECONDS = 0.5
 LOSS_CHECK_STEPS = 8
 EVAL_LOGIT_FLOATS = 2**24
+# Fields added after runs were stored: left out of the hash when off, so those runs keep theirs.
+ADDED_LATER = ("unique_tokens", "sequence_losses", "noise_scale_batches")
+# The noise-scale batches come from their own stream of the training data (seed offset beyond
+# any run seed), so measuring them leaves the training batches as they were.
+NOISE_SEED_OFFSET = 2**32
+NOISE_COLUMNS = ("grad_sq", "grad_trace", "noise_scale")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -111,6 +121,8 @@ class RunConfig:
     # At the end, the mean loss of each of this many training windows (seen, repeated with
     # unique_tokens) and as many validation windows (fresh): for the memorization check.
     sequence_losses: int = 0
+    # At every evaluation, the gradient noise scale from this many fresh batches (0: off).
+    noise_scale_batches: int = 0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "cooldown_tokens", tuple(float(t) for t in self.cooldown_tokens))
@@ -174,6 +186,9 @@ class RunConfig:
                  f"--unique-tokens must be at least 1, got {self.unique_tokens}")
         _require(self.sequence_losses >= 0,
                  f"sequence_losses must be 0 or more, got {self.sequence_losses}")
+        _require(self.noise_scale_batches == 0 or self.noise_scale_batches >= 2,
+                 "noise_scale_batches must be 0 (off) or at least 2 (the estimate compares one "
+                 f"batch's gradient with their mean), got {self.noise_scale_batches}")
         _require(self.eval_tokens >= 1, f"eval_tokens must be >= 1, got {self.eval_tokens}")
         _require(self.threads >= 0, f"--threads must be 0 (all cores) or more, got {self.threads}")
         for name in ("min_digits", "max_digits", "markov_order"):
@@ -198,7 +213,7 @@ class RunConfig:
     def config_hash(self) -> str:
         """sha256 of the fields that change results (not threads/device/compile)."""
         fields = {k: v for k, v in dataclasses.asdict(self).items() if k not in NOT_HASHED}
-        for added in ("unique_tokens", "sequence_losses"):  # added later: runs without them
+        for added in ADDED_LATER:  # added later: runs without them
             if not fields[added]:  # keep their hashes
                 del fields[added]
         if self.family == "lstm" and self.lr is None:
@@ -495,6 +510,8 @@ class _Trainer:
         self.optimizer = make_optimizer(self.model, plan.lr, cfg.weight_decay, fused=self.cuda)
         self.params = [p for p in self.model.parameters()]
         self.sampler = BatchSampler(plan.corpus, plan.n_ctx, plan.batch_size, cfg.seed)
+        self.noise_sampler = BatchSampler(plan.corpus, plan.n_ctx, plan.batch_size,
+                                          cfg.seed + NOISE_SEED_OFFSET)
         val = plan.corpus.val_windows(plan.n_ctx, cfg.eval_tokens)
         self.val = torch.from_numpy(val).to(device)
         self.vocab_size = plan.corpus.vocab_size
@@ -553,6 +570,34 @@ class _Trainer:
             accuracy = correct / total if total else None
         return loss, (by_position if final else None), accuracy
 
+    def gradient_noise(self, step: int, batches: int) -> dict[str, float]:
+        """|G|^2, tr(Sigma) and B_simple from `batches` fresh batches' raw gradients.
+
+        With b = the batch in tokens and B = batches * b, the mean squared norm of one batch's
+        gradient has expectation |G|^2 + tr(Sigma)/b and the squared norm of their mean
+        |G|^2 + tr(Sigma)/B; solving the two gives unbiased estimates of both (McCandlish et al.
+        2018, App. A.1). Their ratio B_simple = tr(Sigma)/|G|^2 is noisy per evaluation: pool the
+        two parts over evaluations before dividing (`analyses.noise_scale`).
+        """
+        total: torch.Tensor | None = None
+        small = 0.0
+        for index in range(batches):
+            batch = torch.from_numpy(self.noise_sampler.batch(step * batches + index))
+            batch = batch.to(self.device)
+            with self.autocast:
+                logits = self.forward(batch[:, :-1])
+                loss = F.cross_entropy(logits.reshape(-1, self.vocab_size),
+                                       batch[:, 1:].reshape(-1))
+            loss.backward()
+            grad = torch.cat([p.grad.reshape(-1) for p in self.params
+                              if p.grad is not None]).double()
+            self.optimizer.zero_grad(set_to_none=True)
+            small += float(grad.square().sum()) / batches
+            total = grad if total is None else total + grad
+        assert total is not None
+        big = float((total / batches).square().sum())
+        return noise_estimates(small, big, self.plan.batch_tokens, batches)
+
     @torch.inference_mode()
     def sequence_losses(self, count: int) -> pd.DataFrame:
         """Mean loss of each of the first `count` training windows (text the model has seen)
@@ -582,6 +627,17 @@ class _Trainer:
     def restore(self, snapshot: tuple[dict[str, torch.Tensor], dict[str, Any]]) -> None:
         self.model.load_state_dict(snapshot[0])
         self.optimizer.load_state_dict(snapshot[1])
+
+
+def noise_estimates(small: float, big: float, batch_tokens: float,
+                    batches: int) -> dict[str, float]:
+    """|G|^2, tr(Sigma) and B_simple from the mean squared norm of `batches` gradients of
+    `batch_tokens` tokens each (`small`) and the squared norm of their mean (`big`)."""
+    b, big_b = float(batch_tokens), float(batch_tokens) * batches
+    trace = (small - big) / (1.0 / b - 1.0 / big_b)
+    grad_sq = (big_b * big - b * small) / (big_b - b)
+    return {"grad_sq": grad_sq, "grad_trace": trace,
+            "noise_scale": trace / grad_sq if grad_sq > 0 else float("nan")}
 
 
 def resolve_device(device: str) -> torch.device:
@@ -660,7 +716,8 @@ def train_run(
         first_step, seconds_before, rows, done_branches = _resume(checkpoint_path, trainer,
                                                                   device)
 
-    def row(step: int, loss: float, final: bool, phase: str) -> dict[str, Any]:
+    def row(step: int, loss: float, final: bool, phase: str,
+            noise: dict[str, float] | None = None) -> dict[str, Any]:
         tokens = step * plan.batch_tokens
         return {
             "run": run,
@@ -689,7 +746,14 @@ def train_run(
             "threads": threads,
             "device": device_label,
             **({"unique_tokens": len(plan.corpus.train)} if cfg.unique_tokens else {}),
+            **({k: (noise or {}).get(k, float("nan")) for k in NOISE_COLUMNS}
+               if cfg.noise_scale_batches else {}),
         }
+
+    def measure_noise(step: int) -> dict[str, float] | None:
+        if not cfg.noise_scale_batches:
+            return None
+        return trainer.gradient_noise(step, cfg.noise_scale_batches)
 
     def save_checkpoint(step: int) -> None:
         if checkpoint_path is None:
@@ -785,7 +849,8 @@ def train_run(
                 if not math.isfinite(last_val):
                     status = "diverged"
                     break
-                rows.append(row(step, last_val, final=False, phase="train"))
+                rows.append(row(step, last_val, final=False, phase="train",
+                                noise=measure_noise(step)))
             report(step, "eval")
         now = time.perf_counter()
         if now - last_report > PROGRESS_SECONDS:
@@ -808,7 +873,8 @@ def train_run(
             status = "diverged"
         else:
             last_val = final_loss
-            rows.append(row(plan.steps, final_loss, final=True, phase="train"))
+            rows.append(row(plan.steps, final_loss, final=True, phase="train",
+                            noise=measure_noise(plan.steps)))
             position_losses = pd.DataFrame(
                 {"position": np.arange(1, plan.n_ctx + 1), "loss": by_position}
             )

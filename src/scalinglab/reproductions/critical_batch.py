@@ -9,6 +9,11 @@ verdict reads alpha_B of B_crit ∝ L^(-1/alpha_B) on the larger size against Ka
 reproduced when its interval contains 0.21, not reproduced when it excludes it, not
 identifiable when the interval is wider than 0.5 or absent. The absolute B_crit is not
 compared: Kaplan's B* is for WebText2 tokens at their losses.
+
+The cheap estimate beside it: the run at the lab's batch (1024 tokens) of each size measures
+the gradient noise scale at every evaluation (`noise_scale_batches`, `analyses.noise_scale`),
+and B_noise(L) is read at the same target losses as B_crit(L), with the ratio of the two.
+Every run evaluates 24 times, so that steps to a target are interpolated between close points.
 """
 
 from __future__ import annotations
@@ -24,6 +29,9 @@ SIZES = (12384, 55536)
 BATCHES = (256, 512, 1024, 2048, 4096, 8192, 16384)
 TOKENS = 8e6
 LR_CAP = 3e-2
+EVALUATIONS = 24
+NOISE_BATCH = 1024  # the run that also measures the gradient noise scale
+NOISE_BATCHES = 16
 PUBLISHED = "B_crit(L) ≈ B* / L^(1/alpha_B) with alpha_B ≈ 0.21 (Kaplan et al. 2020, Eq. 5.3)"
 
 
@@ -43,7 +51,11 @@ def designs(scale: float, seed: int) -> list[dict[str, Any]]:
             out.append({"name": f"critical-batch-N{params:.0f}-B{batch}-s{seed}", "kind": "scan",
                         "corpus": "stdlib", "seeds": [seed], "hyperparameter": "lr",
                         "values": [batch_lr(params, batch)], "params": params,
-                        "tokens": TOKENS * scale, "overrides": overrides(batch_tokens=batch)})
+                        "tokens": TOKENS * scale,
+                        "overrides": overrides(batch_tokens=batch, eval_count=EVALUATIONS,
+                                               noise_scale_batches=(NOISE_BATCHES
+                                                                    if batch == NOISE_BATCH
+                                                                    else 0))})
     return out
 
 
@@ -53,30 +65,71 @@ def analyze(tables: Any, n_resamples: int, seed: int) -> Finding:
     table = tables.measurements
     results = {float(n): critical_batch(rows, n_resamples=n_resamples, seed=seed)
                for n, rows in table.groupby("params_nonembedding")}
+    noise = {n: _noise_scale(rows, n_resamples, seed)
+             for n, rows in table.groupby("params_nonembedding")}
     largest = results[max(results)]
     verdict = exponent_verdict(largest.alpha_b_interval, KAPLAN_ALPHA_B)
     ours = "; ".join(f"N = {n:.3g}: {r.summary()}" for n, r in results.items())
-    finding = Finding("critical-batch", verdict, ours, PUBLISHED,
-                      {f"{n:g}": r.to_dict() for n, r in results.items()})
+    numbers = {f"{n:g}": r.to_dict() for n, r in results.items()}
+    finding = Finding("critical-batch", verdict, ours, PUBLISHED, numbers)
+    for n, estimate in noise.items():
+        if estimate is None:
+            continue
+        comparison = compare_noise(results[n], estimate)
+        numbers[f"{n:g}"]["noise_scale"] = {**estimate.to_dict(),
+                                            "comparison": comparison.to_dict("records")}
+        finding.notes.append(f"N = {n:.3g}, gradient noise scale: "
+                             f"{estimate.summary(comparison['loss'].to_numpy())}; "
+                             f"B_noise / B_crit = " + ", ".join(
+                                 f"{r.ratio:.2g} at L = {r.loss:.3g}"
+                                 for r in comparison.itertuples()))
     if verdict == NOT_IDENTIFIABLE:
         finding.notes.append("more target losses (longer runs) or more batch sizes per target "
                              "would pin alpha_B down")
-    finding.figure = _figure(results)
+    finding.figure = _figure(results, noise)
     return finding
 
 
-def _figure(results: dict[float, Any]) -> Any:
+def _noise_scale(rows: Any, n_resamples: int, seed: int) -> Any:
+    """B_noise(L) from the size's runs that measured it, or None (none did, or too few)."""
+    from scalinglab.analyses.noise_scale import noise_scale
+    from scalinglab.errors import ScalinglabError
+
+    if "grad_sq" not in rows.columns or rows["grad_sq"].notna().sum() == 0:
+        return None
+    try:
+        return noise_scale(rows, n_resamples=n_resamples, seed=seed)
+    except ScalinglabError:
+        return None
+
+
+def compare_noise(result: Any, estimate: Any) -> Any:
+    """B_noise against B_crit at the critical-batch targets: both with intervals, and the ratio."""
+    t = result.targets
+    losses = t["loss"].to_numpy(float)
+    lo, hi = estimate.interval(losses)
+    b_noise = estimate.b_noise(losses)
+    return t[["loss", "b_crit", "b_crit_lo", "b_crit_hi"]].assign(
+        b_noise=b_noise, b_noise_lo=lo, b_noise_hi=hi, ratio=b_noise / t["b_crit"].to_numpy())
+
+
+def _figure(results: dict[float, Any], noise: dict[float, Any]) -> Any:
     fig, (ax,) = figure()
     for (n, result), color in zip(results.items(), ("#1f77b4", "#ff7f0e", "#2ca02c"),
                                   strict=False):
         t = result.targets
         ax.errorbar(t["loss"], t["b_crit"], yerr=[t["b_crit"] - t["b_crit_lo"],
                                                   t["b_crit_hi"] - t["b_crit"]],
-                    fmt="o", color=color, label=f"N = {n:.3g}")
+                    fmt="o", color=color, label=f"B_crit, N = {n:.3g}")
+        grid = np.geomspace(t["loss"].min(), t["loss"].max(), 50)
         if np.isfinite(result.alpha_b):
-            grid = np.geomspace(t["loss"].min(), t["loss"].max(), 50)
             ax.plot(grid, result.b_crit(grid), color=color, lw=1)
-    label_axes(ax, "Target loss L (nats/token)", "Critical batch B_crit (tokens)")
+        if noise.get(n) is not None:
+            lo, hi = noise[n].interval(grid)
+            ax.plot(grid, noise[n].b_noise(grid), color=color, lw=1, ls="--",
+                    label=f"B_noise, N = {n:.3g}")
+            ax.fill_between(grid, lo, hi, color=color, alpha=0.15, lw=0)
+    label_axes(ax, "Target loss L (nats/token)", "Batch (tokens)")
     return fig
 
 
