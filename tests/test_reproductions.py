@@ -289,3 +289,11 @@ def test_memorization_splits_the_repeated_sequences(fractions, verdict):
     measured = {r["params"]: r["fraction"] for r in finding.numbers["runs"]}
     for n, fraction in fractions.items():
         assert measured[n] == pytest.approx(fraction, abs=0.03)
+
+
+def test_memorization_counts_passes_over_the_repeated_subset_or_the_cut_training_set():
+    from scalinglab.reproductions.memorization import passes
+
+    mixed = pd.DataFrame({"tokens": [1e6, 4e6], "repeated_passes": [16.0, 64.0]})
+    cut = pd.DataFrame({"tokens": [1e6, 4e6], "unique_tokens": [1.25e5, 1.25e5]})
+    assert passes(mixed) == 64.0 and passes(cut) == 32.0

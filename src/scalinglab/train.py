@@ -52,7 +52,7 @@ from torch import nn
 
 from scalinglab import schedules
 from scalinglab.accounting import kaplan_flops
-from scalinglab.data import CORPORA, BatchSampler, Corpus, get_corpus
+from scalinglab.data import CORPORA, BatchSampler, Corpus, MixedSampler, get_corpus
 from scalinglab.errors import ScalinglabError
 from scalinglab.files import check_output_folder, write_error, write_table, write_text, write_with
 from scalinglab.measurements import finished_rows
@@ -70,7 +70,8 @@ PROGRESS_SECONDS = 0.5
 LOSS_CHECK_STEPS = 8
 EVAL_LOGIT_FLOATS = 2**24
 # Fields added after runs were stored: left out of the hash when off, so those runs keep theirs.
-ADDED_LATER = ("unique_tokens", "sequence_losses", "noise_scale_batches")
+ADDED_LATER = ("unique_tokens", "sequence_losses", "noise_scale_batches", "repeated_tokens",
+               "repeated_fraction")
 # The noise-scale batches come from their own stream of the training data (seed offset beyond
 # any run seed), so measuring them leaves the training batches as they were.
 NOISE_SEED_OFFSET = 2**32
@@ -118,8 +119,14 @@ class RunConfig:
     # Train on only the first `unique_tokens` tokens of the corpus's train split, repeated for
     # as many epochs as the budget needs (data-limited runs: overfitting, memorization).
     unique_tokens: int | None = None
-    # At the end, the mean loss of each of this many training windows (seen, repeated with
-    # unique_tokens) and as many validation windows (fresh): for the memorization check.
+    # A repeated subset mixed into fresh text (memorization): `repeated_fraction` of each batch's
+    # windows come from the first `repeated_tokens` tokens of the train split, the rest from
+    # the train split after them.
+    repeated_tokens: int | None = None
+    repeated_fraction: float = 0.0
+    # At the end, the mean loss of each of this many training windows (seen: repeated with
+    # unique_tokens, or the repeated subset) and as many validation windows (fresh): for the
+    # memorization check.
     sequence_losses: int = 0
     # At every evaluation, the gradient noise scale from this many fresh batches (0: off).
     noise_scale_batches: int = 0
@@ -184,6 +191,14 @@ class RunConfig:
         _require(self.eval_count >= 1, f"eval_count must be >= 1, got {self.eval_count}")
         _require(self.unique_tokens is None or self.unique_tokens >= 1,
                  f"--unique-tokens must be at least 1, got {self.unique_tokens}")
+        _require((self.repeated_tokens is None) == (self.repeated_fraction == 0.0),
+                 "repeated_tokens and repeated_fraction go together (a subset and its share of "
+                 f"each batch), got {self.repeated_tokens} and {self.repeated_fraction}")
+        _require(0.0 <= self.repeated_fraction < 1.0,
+                 f"repeated_fraction must be in [0, 1), got {self.repeated_fraction}")
+        _require(self.repeated_tokens is None or self.unique_tokens is None,
+                 "--unique-tokens and repeated_tokens cannot be combined (one repeats the whole "
+                 "training set, the other a subset of it)")
         _require(self.sequence_losses >= 0,
                  f"sequence_losses must be 0 or more, got {self.sequence_losses}")
         _require(self.noise_scale_batches == 0 or self.noise_scale_batches >= 2,
@@ -330,6 +345,7 @@ class Plan:
     eval_steps: list[int]
     branches: list[tuple[int, int]]  # (start_step, end_step) of WSD cooldown branches
     decay_start: int  # WSD: where the main run's own cooldown starts
+    repeated_windows: int = 0  # windows of each batch from the repeated subset (memorization)
 
     @property
     def tokens(self) -> int:
@@ -389,6 +405,7 @@ def plan_run(cfg: RunConfig) -> Plan:
     batch_tokens = batch_size * n_ctx
     steps = max(1, round(cfg.tokens / batch_tokens))
     corpus.check_budget(steps * batch_tokens, n_ctx)
+    repeated_windows = _repeated_windows(cfg, corpus, n_ctx, batch_size)
     warmup_tokens = (
         cfg.warmup_tokens
         if cfg.warmup_tokens is not None
@@ -427,7 +444,26 @@ def plan_run(cfg: RunConfig) -> Plan:
         eval_steps=eval_steps,
         branches=branches,
         decay_start=decay_start,
+        repeated_windows=repeated_windows,
     )
+
+
+def _repeated_windows(cfg: RunConfig, corpus: Corpus, n_ctx: int, batch_size: int) -> int:
+    """Windows of each batch drawn from the repeated subset (0 without one), checked to fit."""
+    if cfg.repeated_tokens is None:
+        return 0
+    window = n_ctx + 1
+    if not window <= cfg.repeated_tokens <= len(corpus.train) - window:
+        raise ScalinglabError(
+            f"repeated_tokens {cfg.repeated_tokens} must hold at least one window ({window} "
+            f"tokens) and leave one of the {corpus.name} corpus's {len(corpus.train)} training "
+            "tokens for fresh text")
+    repeated = max(1, round(cfg.repeated_fraction * batch_size))
+    if repeated >= batch_size:
+        raise ScalinglabError(
+            f"a batch of {batch_size} windows has no room for fresh text beside {repeated} "
+            "repeated ones; use a bigger batch or a smaller repeated_fraction")
+    return repeated
 
 
 # fp32 weights, gradients and AdamW's two moments: 16 bytes per parameter before activations.
@@ -509,7 +545,11 @@ class _Trainer:
         self.forward = torch.compile(self.model) if cfg.compile else self.model
         self.optimizer = make_optimizer(self.model, plan.lr, cfg.weight_decay, fused=self.cuda)
         self.params = [p for p in self.model.parameters()]
-        self.sampler = BatchSampler(plan.corpus, plan.n_ctx, plan.batch_size, cfg.seed)
+        self.sampler: BatchSampler | MixedSampler = BatchSampler(
+            plan.corpus, plan.n_ctx, plan.batch_size, cfg.seed)
+        if plan.repeated_windows:
+            self.sampler = MixedSampler(plan.corpus, plan.n_ctx, plan.batch_size, cfg.seed,
+                                        int(cfg.repeated_tokens or 0), plan.repeated_windows)
         self.noise_sampler = BatchSampler(plan.corpus, plan.n_ctx, plan.batch_size,
                                           cfg.seed + NOISE_SEED_OFFSET)
         val = plan.corpus.val_windows(plan.n_ctx, cfg.eval_tokens)
@@ -605,6 +645,8 @@ class _Trainer:
         self.model.eval()
         n_ctx = self.plan.n_ctx
         train = self.plan.corpus.train
+        if self.cfg.repeated_tokens is not None:  # the seen windows: the repeated subset's
+            train = train[: self.cfg.repeated_tokens]
         n_train = min(count, (len(train) - 1) // n_ctx)
         seen = np.stack([np.asarray(train[i * n_ctx: i * n_ctx + n_ctx + 1], dtype=np.int64)
                          for i in range(n_train)])
@@ -746,6 +788,9 @@ def train_run(
             "threads": threads,
             "device": device_label,
             **({"unique_tokens": len(plan.corpus.train)} if cfg.unique_tokens else {}),
+            **({"repeated_tokens": cfg.repeated_tokens,
+                "repeated_passes": trainer.sampler.passes(step)}  # type: ignore[union-attr]
+               if plan.repeated_windows else {}),
             **({k: (noise or {}).get(k, float("nan")) for k in NOISE_COLUMNS}
                if cfg.noise_scale_batches else {}),
         }

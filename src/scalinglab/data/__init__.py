@@ -13,13 +13,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from scalinglab.data.base import BatchSampler, Corpus
+from scalinglab.data.base import BatchSampler, Corpus, MixedSampler
 from scalinglab.errors import ScalinglabError
 
 CORPORA = ("stdlib", "text", "tokens", "digits", "arithmetic", "markov")
 NEEDS_PATH = ("text", "tokens")
 
-__all__ = ["CORPORA", "BatchSampler", "Corpus", "get_corpus"]
+__all__ = ["CORPORA", "BatchSampler", "Corpus", "MixedSampler", "get_corpus"]
 
 
 def get_corpus(

@@ -9,6 +9,7 @@ every run on the corpus, so losses of different runs are comparable.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -121,6 +122,31 @@ class BatchSampler:
             index += take
         starts = np.concatenate(rows) if len(rows) > 1 else rows[0]
         return np.asarray(self.data[starts[:, None] + self._window], dtype=np.int64)
+
+
+class MixedSampler:
+    """Batches that mix a small repeated subset into fresh text (the memorization check's design).
+
+    Each batch's first `repeated` windows come from the first `subset_tokens` tokens of the train
+    stream, visited pass after pass; the other windows from the stream after them, so the model
+    sees the subset many times among text it sees at most once. Deterministic per step, like
+    `BatchSampler`.
+    """
+
+    def __init__(self, corpus: Corpus, n_ctx: int, batch_size: int, seed: int,
+                 subset_tokens: int, repeated: int) -> None:
+        subset = dataclasses.replace(corpus, train=corpus.train[:subset_tokens], max_epochs=None)
+        rest = dataclasses.replace(corpus, train=corpus.train[subset_tokens:])
+        self.repeated = BatchSampler(subset, n_ctx, repeated, seed)
+        self.fresh = BatchSampler(rest, n_ctx, batch_size - repeated, seed)
+        self.subset_windows = subset.n_train_windows(n_ctx)
+
+    def batch(self, step: int) -> np.ndarray:
+        return np.concatenate([self.repeated.batch(step), self.fresh.batch(step)])
+
+    def passes(self, steps: int) -> float:
+        """Passes over the subset after `steps` optimizer steps."""
+        return steps * self.repeated.batch_size / self.subset_windows
 
 
 def cache_dir() -> Path:

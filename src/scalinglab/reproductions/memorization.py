@@ -1,8 +1,11 @@
 """Experiment 6: memorization, by the lecture's recipe (per-sequence loss on repeated text).
 
-Three transformer sizes train 4e6 tokens on the first 1.25e5 or 5e5 tokens of stdlib (32 or 8
-passes), and at the end record the mean loss of each of 256 training windows (text seen at every
-pass) and 256 validation windows (fresh text; `RunConfig.sequence_losses`). Per run,
+Three transformer sizes train 4e6 tokens of stdlib in which a small subset is repeated: a
+quarter of every batch (2 of its 8 windows) comes from the first 15,625 or 62,500 training
+tokens (about 64 or 16 passes over them by the end), the rest from the text after them, seen at
+most once (`RunConfig.repeated_tokens`, `repeated_fraction`). At the end each run records the
+mean loss of each of 256 windows of the subset (fewer where it holds fewer) and of 256
+validation windows (fresh text; `RunConfig.sequence_losses`). Per run,
 `analyses.memorization` splits the repeated windows' log losses into two modes where two
 Gaussians win and separate, with the low mode below the fresh windows' lowest 1%: the fraction
 memorized. Verdict: some run has a memorized mode and, at the most repeated data, the largest
@@ -28,7 +31,8 @@ from scalinglab.reproductions.base import (
 from scalinglab.reproductions.common import figure, label_axes, overrides, scaled_sizes
 
 SIZES = (3120, 12384, 55536)
-UNIQUE_TOKENS = (1.25e5, 5e5)
+SUBSETS = (15_625, 62_500)  # tokens repeated: ~64 and ~16 passes at a quarter of 4e6 tokens
+REPEATED_FRACTION = 0.25
 TOKENS = 4e6
 SEQUENCES = 256
 PUBLISHED = ("sequences seen many times form a second, low-loss mode of per-sequence loss, and "
@@ -37,10 +41,13 @@ PUBLISHED = ("sequences seen many times form a second, low-loss mode of per-sequ
 
 
 def designs(scale: float, seed: int) -> list[dict[str, Any]]:
-    return [{"name": f"memorization-D{unique:.0f}-s{seed}", "kind": "grid", "corpus": "stdlib",
+    # --scale grows the subsets with the tokens, so the passes stay as designed.
+    return [{"name": f"memorization-R{subset}-s{seed}", "kind": "grid", "corpus": "stdlib",
              "seeds": [seed], "params": scaled_sizes(SIZES, scale), "tokens": [TOKENS * scale],
-             "overrides": overrides(unique_tokens=int(unique), sequence_losses=SEQUENCES)}
-            for unique in UNIQUE_TOKENS]
+             "overrides": overrides(repeated_tokens=int(subset * scale),
+                                    repeated_fraction=REPEATED_FRACTION,
+                                    sequence_losses=SEQUENCES)}
+            for subset in SUBSETS]
 
 
 def analyze(tables: Any, n_resamples: int, seed: int) -> Finding:
@@ -51,15 +58,12 @@ def analyze(tables: Any, n_resamples: int, seed: int) -> Finding:
     if not losses:
         raise ScalinglabError(f"{tables.source}: no per-sequence losses (runs trained with "
                               "sequence_losses)")
-    sizes = tables.measurements.groupby("run").agg(
-        params=("params_nonembedding", "max"), unique=("unique_tokens", "max"),
-        tokens=("tokens", "max"))
     rows = []
     for run, (repeated, fresh) in losses.items():
         result = memorization(repeated, fresh, n_resamples, seed)
-        info = sizes.loc[run]
-        rows.append({"run": run, "params": float(info["params"]),
-                     "passes": float(info["tokens"] / info["unique"]), **result.to_dict()})
+        runs = tables.measurements[tables.measurements["run"] == run]
+        rows.append({"run": run, "params": float(runs["params_nonembedding"].max()),
+                     "passes": passes(runs), **result.to_dict()})
     table = pd.DataFrame(rows).sort_values(["passes", "params"])
     most = table[table["passes"] == table["passes"].max()]
     if not table["bimodal"].any():
@@ -76,6 +80,14 @@ def analyze(tables: Any, n_resamples: int, seed: int) -> Finding:
         finding.notes.append("no run memorized: more passes or bigger models would be needed")
     finding.figure = _figure(table, losses)
     return finding
+
+
+def passes(rows: pd.DataFrame) -> float:
+    """Passes over the repeated text by a run's end: over its repeated subset, or (runs on a
+    cut training set, `unique_tokens`) over the whole of it."""
+    if "repeated_passes" in rows.columns and rows["repeated_passes"].notna().any():
+        return float(rows["repeated_passes"].max())
+    return float(rows["tokens"].max() / rows["unique_tokens"].max())
 
 
 def _figure(table: pd.DataFrame, losses: dict[str, Any]) -> Any:
