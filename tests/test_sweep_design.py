@@ -117,3 +117,18 @@ def test_presets_validate_and_unknown_presets_are_named() -> None:
         d.preset("huge")
     with pytest.raises(ScalinglabError, match="one of them"):
         d.resolve(None, None)
+
+
+def test_a_scan_can_change_other_fields_together_with_its_hyperparameter():
+    scan = {"name": "b", "kind": "scan", "hyperparameter": "batch_tokens",
+            "values": [256, 1024, 4096], "params": 1e4, "tokens": 1e6}
+    design = d.parse_design({**scan, "together": {"lr": [2e-3, 4e-3, 8e-3],
+                                                  "noise_scale_batches": [0, 16, 0]}})
+    configs = [r.config for r in design.runs()]
+    assert [(c["batch_tokens"], c["lr"], c["noise_scale_batches"]) for c in configs] == [
+        (256, 2e-3, 0), (1024, 4e-3, 16), (4096, 8e-3, 0)]
+    assert isinstance(configs[1]["noise_scale_batches"], int)  # types kept: hashes stay stable
+    with pytest.raises(ScalinglabError, match="together.lr has 2 values; the scan has 3"):
+        d.parse_design({**scan, "together": {"lr": [1e-3, 2e-3]}})
+    with pytest.raises(ScalinglabError, match="together may not set tokens"):
+        d.parse_design({**scan, "together": {"tokens": [1e5, 2e5, 3e5]}})

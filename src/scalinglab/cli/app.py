@@ -108,7 +108,7 @@ JSON_OPTION = typer.Option(
 def user_errors(command: Callable[..., Any]) -> Callable[..., Any]:
     """Check the options against `scalinglab.options.RULES`, then run the command; turn
     `ScalinglabError` (bad input) into one line on stderr and exit code 2."""
-    from scalinglab.errors import ScalinglabError
+    from scalinglab.errors import Interrupted, ScalinglabError
     from scalinglab.options import check_options
 
     flags = _flags(command)
@@ -121,6 +121,9 @@ def user_errors(command: Callable[..., Any]) -> Callable[..., Any]:
         except ScalinglabError as error:
             print_error(str(error))
             raise typer.Exit(code=2) from None
+        except Interrupted as stop:
+            print_error(str(stop))
+            raise typer.Exit(code=130) from None
 
     return wrapper
 

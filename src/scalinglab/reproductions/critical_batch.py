@@ -45,17 +45,17 @@ def batch_lr(params: float, batch_tokens: int) -> float:
 
 
 def designs(scale: float, seed: int) -> list[dict[str, Any]]:
+    """One scan of the batch per size (its runs train in parallel), the rate going with it."""
     out = []
     for params in scaled_sizes(SIZES, scale):
-        for batch in BATCHES:
-            out.append({"name": f"critical-batch-N{params:.0f}-B{batch}-s{seed}", "kind": "scan",
-                        "corpus": "stdlib", "seeds": [seed], "hyperparameter": "lr",
-                        "values": [batch_lr(params, batch)], "params": params,
-                        "tokens": TOKENS * scale,
-                        "overrides": overrides(batch_tokens=batch, eval_count=EVALUATIONS,
-                                               noise_scale_batches=(NOISE_BATCHES
-                                                                    if batch == NOISE_BATCH
-                                                                    else 0))})
+        out.append({"name": f"critical-batch-N{params:.0f}-s{seed}", "kind": "scan",
+                    "corpus": "stdlib", "seeds": [seed], "hyperparameter": "batch_tokens",
+                    "values": list(BATCHES), "params": params, "tokens": TOKENS * scale,
+                    "together": {"lr": [batch_lr(params, b) for b in BATCHES],
+                                 "noise_scale_batches": [NOISE_BATCHES if b == NOISE_BATCH else 0
+                                                         for b in BATCHES]},
+                    "overrides": {k: v for k, v in overrides(eval_count=EVALUATIONS).items()
+                                  if k != "batch_tokens"}})
     return out
 
 

@@ -12,7 +12,8 @@ A design is one of four kinds, each a classic way to measure a scaling law:
   branches ending at fractions of its budget, so each size also yields final losses at several D
   for little extra compute (the L(C) envelope of Kaplan / Chinchilla's Approach 1).
 - `scan`: one hyperparameter at geometric values at a fixed size, to see the broad basin before
-  trusting a sweep.
+  trusting a sweep. `together` names fields that change with it, one value per scanned value
+  (e.g. the learning rate that goes with each batch size).
 
 Every design crosses its runs with `families` and `seeds`. Sizes are non-embedding parameters N:
 the training engine's size ladder picks the shape, so the measured N differs a little.
@@ -41,7 +42,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+    model_validator,
+)
 
 from scalinglab.errors import ScalinglabError
 
@@ -239,14 +248,26 @@ class ScanDesign(_Common):
     values: Ladder
     params: PositiveFloat
     tokens: PositiveFloat
+    together: dict[str, list[int | float]] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _together_matches_values(self) -> ScanDesign:
+        for key, column in self.together.items():
+            if key in DESIGN_FIELDS or key == self.hyperparameter:
+                raise ValueError(f"together may not set {key}; use the design's keys")
+            if len(column) != len(self.values):
+                raise ValueError(f"together.{key} has {len(column)} values; the scan has "
+                                 f"{len(self.values)}")
+        return self
 
     def _runs(self) -> list[RunSpec]:
         integer = self.hyperparameter in INTEGER_HYPERPARAMETERS
         specs = []
         for family, seed in self._crossed():
-            for value in self.values:
+            for i, value in enumerate(self.values):
                 config = {**self.base_config(family, seed), "params": self.params,
                           "tokens": self.tokens, "schedule": "cosine",
+                          **{key: column[i] for key, column in self.together.items()},
                           self.hyperparameter: int(round(value)) if integer else value}
                 specs.append(RunSpec.make(config, varied=self.hyperparameter))
         return specs

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from scalinglab.errors import ScalinglabError
+from scalinglab.errors import Interrupted, ScalinglabError
 from scalinglab.files import check_output_file, check_output_folder
 from scalinglab.measurements import final_rows
 from scalinglab.sweep import plan as planning
@@ -89,15 +89,23 @@ class _StopRequest:
 def run_designs(designs: list[Design], store_path: str | Path, workers: int | None = None,
                 display_factory: Callable[[str], Any] | None = None,
                 on_note: Callable[[str], None] | None = None) -> None:
-    """Run several designs into one store in turn, each with its own display if given."""
+    """Run several designs into one store in turn, each with its own display if given.
+
+    A stop (Ctrl-C) ends the whole command, not only the sweep it hits: `Interrupted` is
+    raised so that neither the next sweep nor an analysis of half the runs follows.
+    """
     note = on_note or (lambda message: None)
     for design in designs:
         note(f"sweep {design.name}: {len(design.runs())} runs")
         if display_factory is None:
-            run_sweep(design, store_path, workers=workers, on_note=on_note)
+            outcome = run_sweep(design, store_path, workers=workers, on_note=on_note)
         else:
             with display_factory(design.name) as display:
-                run_sweep(design, store_path, workers=workers, display=display, on_note=on_note)
+                outcome = run_sweep(design, store_path, workers=workers, display=display,
+                                    on_note=on_note)
+        if outcome.interrupted:
+            raise Interrupted(f"stopped during sweep {design.name}: finished runs are stored and "
+                              "running ones checkpointed; run the same command again to resume")
 
 
 def run_sweep(
