@@ -79,3 +79,20 @@ def test_the_critical_batch_command_reads_a_scan(tmp_path):
     assert result.exit_code == 0, result.output
     out = json.loads(result.stdout)
     assert len(out["targets"]) >= 2 and out["alpha_b"] == pytest.approx(ALPHA_B, rel=0.15)
+
+
+def test_a_critical_batch_beyond_the_scan_is_a_bound_left_out_of_the_power_law():
+    # The scan stops at 2048 tokens; B_crit at L = 1.7 is ~1.25e6 (600x beyond): the steps
+    # there still fall as 1/B, which says only that B_crit lies above the scan.
+    batches = tuple(256 * 2.0 ** np.arange(4))
+    targets = np.array([3.6, 3.2, 2.9, 1.7])
+    result = critical_batch(scan(batches=batches, noise=0.003), targets=targets,
+                            n_resamples=60)
+    beyond = result.targets[~result.targets["identified"]]
+    assert list(beyond["loss"]) == [1.7]
+    assert len(result.identified) == 3
+    assert all(row.b_crit == pytest.approx(b_crit(row.loss), rel=0.15)
+               for row in result.identified.itertuples())
+    assert "1.7: B_crit not bracketed by the scanned batches (256 to 2048)" in result.summary()
+    # Without the bound the fit would read alpha_B from an unbounded point.
+    assert result.alpha_b == pytest.approx(ALPHA_B, rel=0.2)

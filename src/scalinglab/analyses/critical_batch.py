@@ -15,6 +15,10 @@ and "train"; a cooldown's drop is not the batch's doing): the curve is made mono
 running minimum and the first crossing of L is interpolated linearly in log steps against
 log loss. A run that never reaches L is left out of that target; a target needs at least 3
 batch sizes. The fit minimises squared errors of log S (runs' noise is multiplicative).
+A target's B_crit is identified only where the scan brackets it: S_min > 0 and B_crit within
+`BRACKET` times the scanned batches. Beyond them the fit puts S_min at its floor and B_crit at
+any size (a curve still falling as 1/B at the largest batch only says B_crit lies above it):
+such a target is reported as a bound and left out of the power law.
 Intervals: a parametric bootstrap that redraws every log S from the fit with the residual
 spread (one curve per batch size gives no other replicate), refitting every target and the
 power law, so the B_crit(L) interval carries every target's uncertainty.
@@ -37,13 +41,15 @@ INTERVAL_LEVEL = 0.95
 KAPLAN_ALPHA_B = 0.21
 KAPLAN_B_STAR = 2e8
 ANNEALED_PHASES = ("cooldown",)
+BRACKET = 4.0
 
 
 @dataclass
 class CriticalBatch:
     """Per target loss: S_min, E_min, B_crit (with intervals); and B_crit(L) as a power law.
 
-    `targets` columns: loss, n_batches, s_min, e_min, b_crit, b_crit_lo, b_crit_hi.
+    `targets` columns: loss, n_batches, s_min, e_min, b_crit, b_crit_lo, b_crit_hi,
+    identified (the scan brackets B_crit; see the module doc).
     `steps`: the measured (batch_tokens, loss target, steps, tokens) points that were fitted.
     """
 
@@ -58,10 +64,23 @@ class CriticalBatch:
         """The fitted power law B*/L^(1/alpha_B) in tokens."""
         return self.b_star / np.asarray(loss, float) ** (1.0 / self.alpha_b)
 
+    @property
+    def identified(self) -> pd.DataFrame:
+        """The targets whose B_crit the scan brackets."""
+        return self.targets[self.targets["identified"]]
+
     def summary(self) -> str:
-        rows = self.targets.iloc[[0, -1]].drop_duplicates("loss")
+        known = self.identified
         parts = [f"B_crit = {r.b_crit:.3g} [{r.b_crit_lo:.3g}, {r.b_crit_hi:.3g}] tokens at "
-                 f"L = {r.loss:.3g}" for r in rows.itertuples()]
+                 f"L = {r.loss:.3g}"
+                 for r in known.iloc[[0, -1]].drop_duplicates("loss").itertuples()] \
+            if len(known) else []
+        beyond = self.targets[~self.targets["identified"]]
+        if len(beyond):
+            batches = self.steps["batch_tokens"]
+            parts.append(f"at L = {', '.join(f'{x:.3g}' for x in beyond['loss'])}: B_crit not "
+                         f"bracketed by the scanned batches ({batches.min():.0f} to "
+                         f"{batches.max():.0f}), not identified")
         text = "; ".join(parts)
         if np.isfinite(self.alpha_b):
             lo, hi = self.alpha_b_interval
@@ -156,9 +175,13 @@ def critical_batch(table: pd.DataFrame, targets: np.ndarray | None = None,
     if not fitted:
         raise ScalinglabError(f"critical batch: no target loss is reached by "
                               f"{MIN_BATCH_SIZES} batch sizes")
-    result = CriticalBatch(pd.DataFrame(fitted), steps)
-    if len(fitted) >= 2:
-        result.alpha_b, result.b_star = _power_law(result.targets)
+    targets = pd.DataFrame(fitted)
+    low, high = steps["batch_tokens"].min() / BRACKET, steps["batch_tokens"].max() * BRACKET
+    targets["identified"] = ((targets["s_min"] > 0) & (targets["b_crit"] >= low)
+                             & (targets["b_crit"] <= high))
+    result = CriticalBatch(targets, steps)
+    if len(result.identified) >= 2:
+        result.alpha_b, result.b_star = _power_law(result.identified)
     _bootstrap(result, float(np.sqrt(np.mean(np.square(sds)))), n_resamples, seed)
     return result
 
@@ -170,7 +193,9 @@ def _power_law(targets: pd.DataFrame) -> tuple[float, float]:
 
 
 def _bootstrap(result: CriticalBatch, sd: float, n_resamples: int, seed: int) -> None:
-    """Parametric bootstrap: redraw log S around each target's fit, refit (module doc)."""
+    """Parametric bootstrap: redraw log S around each target's fit, refit (module doc). A
+    target whose interval leaves the bracket is not identified either; the power law and
+    alpha_B's interval use the identified targets only."""
     targets = result.targets
     lo_q, hi_q = 100 * (1 - INTERVAL_LEVEL) / 2, 100 * (1 + INTERVAL_LEVEL) / 2
     if n_resamples <= 0 or sd <= 0:
@@ -179,7 +204,6 @@ def _bootstrap(result: CriticalBatch, sd: float, n_resamples: int, seed: int) ->
         return
     rng = np.random.default_rng(seed)
     crit = np.full((n_resamples, len(targets)), np.nan)
-    alphas = np.full(n_resamples, np.nan)
     for r in range(n_resamples):
         for j, row in enumerate(targets.itertuples()):
             group = result.steps[result.steps["loss"] == row.loss]
@@ -188,10 +212,20 @@ def _bootstrap(result: CriticalBatch, sd: float, n_resamples: int, seed: int) ->
             drawn = centre * np.exp(rng.normal(0.0, sd, size=len(b)))
             s_min, e_min, _ = fit_tradeoff(b, drawn)
             crit[r, j] = e_min / s_min
-        if len(targets) >= 2:
-            alphas[r], _ = _power_law(targets.assign(b_crit=crit[r]))
     targets["b_crit_lo"] = np.nanpercentile(crit, lo_q, axis=0)
     targets["b_crit_hi"] = np.nanpercentile(crit, hi_q, axis=0)
+    low, high = result.steps["batch_tokens"].min(), result.steps["batch_tokens"].max()
+    targets["identified"] &= ((targets["b_crit_lo"] >= low / BRACKET)
+                              & (targets["b_crit_hi"] <= high * BRACKET))
+    known = targets["identified"].to_numpy()
+    if known.sum() < 2:
+        result.alpha_b = result.b_star = float("nan")
+        result.notes.append("alpha_B not identified: fewer than 2 target losses whose B_crit "
+                            "the scan brackets")
+        return
+    result.alpha_b, result.b_star = _power_law(targets[known])
+    alphas = np.array([_power_law(targets[known].assign(b_crit=crit[r, known]))[0]
+                       for r in range(n_resamples)])
     finite = alphas[np.isfinite(alphas)]
     if len(finite) >= n_resamples / 2:
         result.alpha_b_interval = (float(np.percentile(finite, lo_q)),

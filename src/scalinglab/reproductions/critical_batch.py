@@ -76,6 +76,8 @@ def analyze(tables: Any, n_resamples: int, seed: int) -> Finding:
         if estimate is None:
             continue
         comparison = compare_noise(results[n], estimate)
+        if comparison.empty:
+            continue
         numbers[f"{n:g}"]["noise_scale"] = {**estimate.to_dict(),
                                             "comparison": comparison.to_dict("records")}
         finding.notes.append(f"N = {n:.3g}, gradient noise scale: "
@@ -105,7 +107,7 @@ def _noise_scale(rows: Any, n_resamples: int, seed: int) -> Any:
 
 def compare_noise(result: Any, estimate: Any) -> Any:
     """B_noise against B_crit at the critical-batch targets: both with intervals, and the ratio."""
-    t = result.targets
+    t = result.identified
     losses = t["loss"].to_numpy(float)
     lo, hi = estimate.interval(losses)
     b_noise = estimate.b_noise(losses)
@@ -117,7 +119,9 @@ def _figure(results: dict[float, Any], noise: dict[float, Any]) -> Any:
     fig, (ax,) = figure()
     for (n, result), color in zip(results.items(), ("#1f77b4", "#ff7f0e", "#2ca02c"),
                                   strict=False):
-        t = result.targets
+        t = result.identified
+        if t.empty:
+            continue
         ax.errorbar(t["loss"], t["b_crit"], yerr=[t["b_crit"] - t["b_crit_lo"],
                                                   t["b_crit_hi"] - t["b_crit"]],
                     fmt="o", color=color, label=f"B_crit, N = {n:.3g}")
