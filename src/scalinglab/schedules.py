@@ -9,6 +9,11 @@ optimizer steps, or a learning rate tuned for another width, lands above the law
   Fig. 10). Batch size thus grows with the token budget, as the critical batch grows with
   training progress. Measured on stdlib: a fixed 4096-token batch left 34k-130k-param runs
   with 120-550 steps; ~1000 steps lowered their final loss by 7-10% at the same tokens.
+  Measured against the critical batch on stdlib (`scalinglab reproduce critical-batch`,
+  docs/reproductions.md): at 5.6e4 parameters B_crit(L) is 2.2e3 tokens at L = 2.15 rising
+  to 7.9e3 at 1.75 (alpha_B = 0.16 [0.08, 0.47]), the gradient noise scale 2.5e3 to 4e3; the
+  1,024-token batch the demo's runs use lies below B_crit at every loss they reach, so they
+  spend tokens efficiently (more steps, not more tokens, is what a smaller batch costs).
 - Learning rate: peak lr = LR_REFERENCE * (D_REFERENCE / d_model), capped at LR_MAX. Adam's
   per-weight update size makes the stable rate of hidden matrices fall as 1/width (the muP
   rule for Adam, Yang et al. 2022); 3e-3 at width 128 matches nanoGPT-class small models.
