@@ -65,13 +65,16 @@ def analyze(tables: Any, n_resamples: int, seed: int) -> Finding:
     table = tables.measurements
     results = {float(n): critical_batch(rows, n_resamples=n_resamples, seed=seed)
                for n, rows in table.groupby("params_nonembedding")}
-    noise = {n: _noise_scale(rows, n_resamples, seed)
-             for n, rows in table.groupby("params_nonembedding")}
+    noise, unfitted = {}, []
+    for n, rows in table.groupby("params_nonembedding"):
+        noise[n], reason = _noise_scale(rows, n_resamples, seed)
+        if reason:
+            unfitted.append(f"N = {n:.3g}, gradient noise scale not fitted: {reason}")
     largest = results[max(results)]
     verdict = exponent_verdict(largest.alpha_b_interval, KAPLAN_ALPHA_B)
     ours = "; ".join(f"N = {n:.3g}: {r.summary()}" for n, r in results.items())
     numbers = {f"{n:g}": r.to_dict() for n, r in results.items()}
-    finding = Finding("critical-batch", verdict, ours, PUBLISHED, numbers)
+    finding = Finding("critical-batch", verdict, ours, PUBLISHED, numbers, notes=unfitted)
     for n, estimate in noise.items():
         if estimate is None:
             continue
@@ -92,17 +95,18 @@ def analyze(tables: Any, n_resamples: int, seed: int) -> Finding:
     return finding
 
 
-def _noise_scale(rows: Any, n_resamples: int, seed: int) -> Any:
-    """B_noise(L) from the size's runs that measured it, or None (none did, or too few)."""
+def _noise_scale(rows: Any, n_resamples: int, seed: int) -> tuple[Any, str]:
+    """B_noise(L) from the size's runs that measured it, or None with why ("" when no run
+    measured it)."""
     from scalinglab.analyses.noise_scale import noise_scale
     from scalinglab.errors import ScalinglabError
 
     if "grad_sq" not in rows.columns or rows["grad_sq"].notna().sum() == 0:
-        return None
+        return None, ""
     try:
-        return noise_scale(rows, n_resamples=n_resamples, seed=seed)
-    except ScalinglabError:
-        return None
+        return noise_scale(rows, n_resamples=n_resamples, seed=seed), ""
+    except ScalinglabError as error:
+        return None, str(error)
 
 
 def compare_noise(result: Any, estimate: Any) -> Any:
