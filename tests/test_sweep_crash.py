@@ -213,8 +213,8 @@ def test_a_second_driver_on_the_same_store_gets_a_clear_message(
 
 
 def test_a_stop_ends_a_command_of_several_sweeps_and_skips_its_analysis(tmp_path, monkeypatch):
-    """Ctrl-C during the first sweep of `reproduce` must not start the next sweep or analyse
-    half the runs: exit 130 with one line saying how to resume."""
+    """Ctrl-C during the sweeps of `reproduce` must not analyse half the runs: exit 130 with
+    one line saying how to resume."""
     from typer.testing import CliRunner
 
     from scalinglab.cli import app
@@ -222,15 +222,15 @@ def test_a_stop_ends_a_command_of_several_sweeps_and_skips_its_analysis(tmp_path
 
     started = []
 
-    def stopped_sweep(design, store_path, **kwargs):
-        started.append(design.name)
-        return driver.SweepOutcome(design.name, Path(store_path), {"pending": 1},
-                                   interrupted=True)
+    def stopped_sweeps(designs, store_path, **kwargs):
+        started.append([d.name for d in designs])
+        return [driver.SweepOutcome(d.name, Path(store_path), {"pending": 1}, interrupted=True)
+                for d in designs]
 
-    monkeypatch.setattr(driver, "run_sweep", stopped_sweep)
+    monkeypatch.setattr(driver, "run_sweeps", stopped_sweeps)
     result = CliRunner().invoke(app, ["reproduce", "critical-batch", "--out",
                                       str(tmp_path / "out")])
     assert result.exit_code == 130, result.output
-    assert len(started) == 1  # the second size's sweep never started
+    assert len(started) == 1 and len(started[0]) == 2  # both sizes in one pool, stopped once
     assert "run the same command again to resume" in result.stderr
     assert not (tmp_path / "out" / "critical-batch.json").exists()

@@ -89,23 +89,28 @@ class _StopRequest:
 def run_designs(designs: list[Design], store_path: str | Path, workers: int | None = None,
                 display_factory: Callable[[str], Any] | None = None,
                 on_note: Callable[[str], None] | None = None) -> None:
-    """Run several designs into one store in turn, each with its own display if given.
+    """Run several designs into one store together, under one display if given.
 
-    A stop (Ctrl-C) ends the whole command, not only the sweep it hits: `Interrupted` is
-    raised so that neither the next sweep nor an analysis of half the runs follows.
+    Their runs share one worker pool, so a core freed by one design's last run takes the next
+    design's first instead of idling until the slowest run of the sweep before it ends. A stop
+    (Ctrl-C) ends the whole command: `Interrupted` is raised so that no analysis of half the
+    runs follows.
     """
+    if not designs:
+        return
     note = on_note or (lambda message: None)
     for design in designs:
         note(f"sweep {design.name}: {len(design.runs())} runs")
-        if display_factory is None:
-            outcome = run_sweep(design, store_path, workers=workers, on_note=on_note)
-        else:
-            with display_factory(design.name) as display:
-                outcome = run_sweep(design, store_path, workers=workers, display=display,
-                                    on_note=on_note)
-        if outcome.interrupted:
-            raise Interrupted(f"stopped during sweep {design.name}: finished runs are stored and "
-                              "running ones checkpointed; run the same command again to resume")
+    name = " + ".join(d.name for d in designs)
+    if display_factory is None:
+        outcomes = run_sweeps(designs, store_path, workers=workers, on_note=on_note)
+    else:
+        with display_factory(name) as display:
+            outcomes = run_sweeps(designs, store_path, workers=workers, display=display,
+                                  on_note=on_note)
+    if outcomes[0].interrupted:
+        raise Interrupted(f"stopped during sweeps {name}: finished runs are stored and "
+                          "running ones checkpointed; run the same command again to resume")
 
 
 def run_sweep(
@@ -123,6 +128,24 @@ def run_sweep(
     `display` is an optional `progress.SweepDisplay`-like object (start/progress/finish calls);
     `executor` may be an `Executor` instance (then `workers`/`address` are ignored).
     """
+    return run_sweeps([design], store_path, executor, workers, address, runs_dir, display,
+                      on_note)[0]
+
+
+def run_sweeps(
+    designs: list[Design],
+    store_path: str | Path = DEFAULT_STORE,
+    executor: str | Executor = "local",
+    workers: int | None = None,
+    address: str | None = None,
+    runs_dir: str | Path | None = None,
+    display: Any = None,
+    on_note: Callable[[str], None] | None = None,
+) -> list[SweepOutcome]:
+    """Run (or resume) several designs' runs from one queue; one outcome per design.
+
+    A run two designs share (same config hash) is trained once.
+    """
     store_path = Path(store_path)
     runs_dir = Path(runs_dir) if runs_dir is not None else runs_dir_for(store_path)
     note = on_note or (lambda message: None)
@@ -133,22 +156,29 @@ def run_sweep(
         check_output_file(store_path, "--store")
     check_output_folder(runs_dir, "--runs-dir")
     with Store(store_path) as store:
-        store.acquire_lease(design.name)
+        store.acquire_lease(" + ".join(d.name for d in designs))
         engine = None
         try:
             engine = make_executor(executor, workers, address) if isinstance(executor, str) \
                 else executor
             _check_shared(engine, runs_dir, note)
-            plans = planning.plan_sweep(design, engine.big_run_threads)
-            new = store.register_sweep(
-                design.name, design.kind, design.model_dump(mode="json"),
-                [PlannedRun(p.hash, p.name, p.config, p.flops) for p in plans])
+            plans_of = {d.name: planning.plan_sweep(d, engine.big_run_threads) for d in designs}
+            new = {d.name: store.register_sweep(
+                d.name, d.kind, d.model_dump(mode="json"),
+                [PlannedRun(p.hash, p.name, p.config, p.flops) for p in plans_of[d.name]])
+                for d in designs}
             resumed = store.reset_interrupted()
-            registered = store.runs(design.name)
+            registered = store.runs()
             statuses = dict(zip(registered["hash"], registered["status"], strict=True))
+            plans = list({p.hash: p for ps in plans_of.values() for p in ps}.values())
             todo = [p for p in plans if statuses[p.hash] in ("pending", "failed")]
-            note(f"sweep {design.name!r}: {len(plans)} runs, {len(plans) - len(todo)} finished, "
-                 f"{len(todo)} to run ({new} new, {resumed} interrupted before)")
+            for d in designs:
+                mine = plans_of[d.name]
+                waiting = sum(statuses[p.hash] in ("pending", "failed") for p in mine)
+                note(f"sweep {d.name!r}: {len(mine)} runs, {len(mine) - waiting} finished, "
+                     f"{waiting} to run ({new[d.name]} new)")
+            if resumed:
+                note(f"{resumed} run(s) interrupted before resume from their checkpoints")
             loop = _Loop(store, engine, runs_dir, display)
             interrupted = loop.run(planning.queue_order(todo), plans)
             failures = loop.failures
@@ -156,9 +186,14 @@ def run_sweep(
             if engine is not None:
                 engine.shutdown()
             store.release_lease()
-        counts = store.runs(design.name)["status"].value_counts().to_dict()
-        return SweepOutcome(design.name, store_path, {k: int(v) for k, v in counts.items()},
-                            interrupted, failures)
+        outcomes = []
+        for d in designs:
+            counts = store.runs(d.name)["status"].value_counts().to_dict()
+            names = {p.name for p in plans_of[d.name]}
+            outcomes.append(SweepOutcome(
+                d.name, store_path, {k: int(v) for k, v in counts.items()}, interrupted,
+                {k: v for k, v in failures.items() if k in names}))
+        return outcomes
 
 
 def _check_shared(engine: Any, runs_dir: Path, note: Callable[[str], None]) -> None:
