@@ -24,7 +24,7 @@ from scalinglab import laws
 from scalinglab.analyses.fitted import FIT_ERRORS, FittedLaw, fit_law, fmt
 from scalinglab.errors import ScalinglabError
 
-# Log-spaced context positions each fit uses (every decade of context weighs alike; fast).
+# Log-spaced bins of context positions each fit averages over (every decade weighs alike).
 POSITION_POINTS = 48
 # Kaplan et al.: LSTMs stop improving after about this many tokens of context.
 CONTEXT_FROM = 100
@@ -45,20 +45,22 @@ class ContextGain:
     interval: tuple[float, float]  # 95%, NaN without a bootstrap
     measured_gain: float  # the same from the measured losses at the nearest positions
     verdict: str  # "keeps improving", "plateaus" or "unclear"
+    position_se: float = float("nan")  # standard error of one position's loss (see below)
 
     def text(self) -> str:
         """`loss falls 8.1% [7.2, 9.0] from t = 100 to 512: keeps improving`."""
         lo, hi = self.interval
         span = f" [{100 * lo:.2g}, {100 * hi:.2g}]" if np.isfinite(lo) else ""
         return (f"loss falls {100 * self.gain:.2g}%{span} from t = {self.t_from:g} to "
-                f"{self.t_to:g}: {self.verdict}")
+                f"{self.t_to:g}: {self.verdict} (one position's loss has a standard error of "
+                f"{self.position_se:.2g} nats)")
 
     def to_dict(self) -> dict[str, Any]:
         return {"family": self.family, "run": self.run,
                 "params_nonembedding": self.params_nonembedding, "t_from": self.t_from,
                 "t_to": self.t_to, "gain": self.gain, "interval": list(self.interval),
                 "measured_gain": self.measured_gain, "verdict": self.verdict,
-                "plateau_gain": PLATEAU_GAIN}
+                "plateau_gain": PLATEAU_GAIN, "position_se": self.position_se}
 
 
 @dataclass
@@ -104,13 +106,18 @@ def fit_position_law(run: str, rows: pd.DataFrame, n_resamples: int = 0, seed: i
                      ) -> FittedLaw:
     """L(t) = L_inf + (t0/t)^a for one run's losses by position (`position`, `loss` columns).
 
-    Positions are the bootstrap's resampled units. The returned law's `data` is every row.
+    The fit sees the mean loss of every position in each of `POSITION_POINTS` log-spaced bins
+    (at the bins' mean position): every decade of context weighs alike, and a late bin averages
+    many positions' noise instead of keeping one. Bins are the bootstrap's resampled units.
+    The returned law's `data` is every row.
     """
-    wanted = np.unique(np.round(np.geomspace(1, rows["position"].max(), POSITION_POINTS)))
-    fit_rows = rows[rows["position"].isin(wanted)]
-    curve = pd.DataFrame({"run": fit_rows["position"].astype(int).astype(str).to_numpy(),
-                          "tokens": fit_rows["position"].to_numpy(float),
-                          "loss": fit_rows["loss"].to_numpy(float)})
+    position = rows["position"].to_numpy(float)
+    bins = np.floor(np.log(position) / np.log(position.max() + 1) * POSITION_POINTS)
+    binned = rows.assign(bin=bins).groupby("bin").agg(position=("position", "mean"),
+                                                      loss=("loss", "mean"))
+    curve = pd.DataFrame({"run": [f"t{t:.1f}" for t in binned["position"]],
+                          "tokens": binned["position"].to_numpy(float),
+                          "loss": binned["loss"].to_numpy(float)})
     fitted = fit_law(f"position:{run}", f"L(t) {run}", laws.get_law("saturating", x="tokens"),
                      curve, n_resamples, seed, note="loss by context position t")
     fitted.data = rows.sort_values("position").reset_index(drop=True)
@@ -142,7 +149,21 @@ def context_gain(fitted: FittedLaw, t_from: float | None = None,
                else "plateaus" if high < plateau_gain else "unclear")
     return ContextGain(str(rows["family"].iloc[0]), str(fitted.label.removeprefix("L(t) ")),
                        float(rows["params_nonembedding"].iloc[0]), t_from, t_to, gain,
-                       (lo, hi), float((start - end) / start), verdict)
+                       (lo, hi), float((start - end) / start), verdict,
+                       position_standard_error(position, loss, t_from))
+
+
+def position_standard_error(position: np.ndarray, loss: np.ndarray, t_from: float) -> float:
+    """The noise of one position's mean loss past `t_from`, from adjacent positions' differences.
+
+    Past t_from the true curve changes far less between neighbours than the validation set's
+    sampling noise, so the differences' spread over sqrt(2) is that noise (the validation set's
+    standard error per position), with no model of the curve.
+    """
+    late = loss[np.argsort(position)][np.sort(position) >= t_from]
+    if late.size < 3:
+        return float("nan")
+    return float(np.std(np.diff(late), ddof=1) / np.sqrt(2))
 
 
 def fit_positions(positions: pd.DataFrame, table: pd.DataFrame, n_resamples: int = 200,
