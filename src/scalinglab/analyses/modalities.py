@@ -29,8 +29,10 @@ number) is ~0.04 nats at the default source, six standard errors of the validati
 noise (0.007 nats on the default 16,384 tokens), so a miss beyond it is the fit's, not the
 measurement's; an E that misses by more has not found the data's entropy. Verdicts:
 reproduced (within 2%, and the floor inside the interval when there is one), not identifiable
-(inside, but E more than 2% off: the interval is too wide to test), not reproduced (the floor
-outside the interval, or E more than 2% off with no interval).
+(inside, but E more than 2% off: the interval is too wide to test; or E not identified by the
+runs at all, e.g. pushed to zero by a curve the law does not describe), not reproduced (the
+floor outside the interval, or E more than 2% off with no interval). Beside E, the best run's
+own loss against the floor is reported: a model-free upper bound on how close training got.
 """
 
 from __future__ import annotations
@@ -88,6 +90,8 @@ class EntropyCheck:
     fitted_e: float
     interval: tuple[float, float]  # 95% bootstrap interval of E (NaN without a bootstrap)
     source: dict[str, Any]
+    not_identified: str = ""  # why the runs do not identify E ("" when they do)
+    best_loss: float = float("nan")  # the lowest loss any markov run measured
 
     @property
     def inside(self) -> bool | None:
@@ -110,6 +114,8 @@ class EntropyCheck:
     @property
     def verdict(self) -> str:
         """reproduced, not identifiable or not reproduced (see the module doc)."""
+        if self.not_identified:
+            return "not identifiable"
         if self.inside is False:
             return "not reproduced"
         if self.within_tolerance:
@@ -118,21 +124,28 @@ class EntropyCheck:
 
     def text(self) -> str:
         lo, hi = self.interval
+        floor = (f"exact floor {self.loss_floor:.4f} (entropy rate H = {self.entropy_rate:.4f}, "
+                 f"n_ctx {self.n_ctx}) nats/token")
+        gap = 100 * (self.best_loss / self.loss_floor - 1)
+        best = f"; the lowest loss measured is {gap:+.2f}% from it" if np.isfinite(gap) else ""
+        if self.not_identified:
+            return (f"markov: E not identified by these runs ({self.not_identified}); the "
+                    f"{floor} cannot test it{best}: {self.verdict}")
         where = {True: "floor inside E's interval", False: "floor OUTSIDE E's interval",
                  None: "no interval to check"}[self.inside]
         within = "within" if self.within_tolerance else "not within"
-        return (f"markov: fitted E = {fmt(self.fitted_e)} [{fmt(lo)}, {fmt(hi)}], exact floor "
-                f"{self.loss_floor:.4f} (entropy rate H = {self.entropy_rate:.4f}, n_ctx "
-                f"{self.n_ctx}) nats/token: {where}; E - floor = "
-                f"{100 * self.relative_error:+.1f}%, {within} the {100 * E_TOLERANCE:g}% "
-                f"tolerance: {self.verdict}")
+        return (f"markov: fitted E = {fmt(self.fitted_e)} [{fmt(lo)}, {fmt(hi)}], {floor}: "
+                f"{where}; E - floor = {100 * self.relative_error:+.1f}%, {within} the "
+                f"{100 * E_TOLERANCE:g}% tolerance{best}: {self.verdict}")
 
     def to_dict(self) -> dict[str, Any]:
         return {"entropy_rate": self.entropy_rate, "loss_floor": self.loss_floor,
                 "n_ctx": self.n_ctx, "fitted_e": self.fitted_e, "interval": list(self.interval),
                 "inside": self.inside, "relative_error": self.relative_error,
                 "tolerance": E_TOLERANCE, "within_tolerance": self.within_tolerance,
-                "verdict": self.verdict, "source": dict(self.source), "summary": self.text()}
+                "verdict": self.verdict, "source": dict(self.source),
+                "not_identified": self.not_identified, "best_loss": self.best_loss,
+                "summary": self.text()}
 
 
 @dataclass
@@ -263,4 +276,7 @@ def entropy_check(fit: EnvelopeFit, markov_source: dict[str, Any] | None = None
     H, floor = markov_entropy(int(source["vocab_size"]), int(source["order"]),
                               int(source["seed"]), float(source["concentration"]), n_ctx)
     interval = fit.loss_law.intervals.get("E", (float("nan"), float("nan")))
-    return EntropyCheck(H, floor, n_ctx, float(fit.params["E"]), interval, source)
+    known = fit.loss_law.identification.get("E")
+    why = "" if known is None or known.identified else (known.reason or "not identified")
+    best = float(fit.rows["loss"].min()) if len(fit.rows) else float("nan")
+    return EntropyCheck(H, floor, n_ctx, float(fit.params["E"]), interval, source, why, best)

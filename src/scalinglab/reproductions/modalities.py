@@ -64,7 +64,7 @@ def analyze(tables: Any, n_resamples: int, seed: int) -> Finding:
             f"{corpus} falls {100 * g['gain']:.2g}% from t = {g['t_from']:g} to {g['t_to']:g}"
             for corpus, g in gains.items()))
     if result.markov is not None:
-        finding.notes.append(f"markov: {result.markov.text()}")
+        finding.notes.append(result.markov.text())
     finding.figure = _figure(result)
     return finding
 
