@@ -237,6 +237,7 @@ def test_reproduce_runs_end_to_end_at_a_tiny_scale(tmp_path):
     assert finding["numbers"]["scale"] == 0.01
     assert "<svg" in (out / "basins.html").read_text()
     assert json.loads((out / "basins.json").read_text())["verdict"] == finding["verdict"]
+    assert (out / "index.html").read_text().count("<td>not run</td>") == 6
 
 
 def test_a_run_records_per_sequence_losses_on_seen_and_fresh_text(tmp_path):
@@ -297,3 +298,28 @@ def test_memorization_counts_passes_over_the_repeated_subset_or_the_cut_training
     mixed = pd.DataFrame({"tokens": [1e6, 4e6], "repeated_passes": [16.0, 64.0]})
     cut = pd.DataFrame({"tokens": [1e6, 4e6], "unique_tokens": [1.25e5, 1.25e5]})
     assert passes(mixed) == 64.0 and passes(cut) == 32.0
+
+
+def test_every_experiment_run_into_a_folder_is_on_one_page(tmp_path):
+    """index.html: each run experiment's verdict and figure, in the lecture's order; the
+    others listed as not run."""
+    from matplotlib.figure import Figure
+
+    from scalinglab.reproductions.base import Finding, write_page
+    from scalinglab.reproductions.registry import EXPERIMENTS
+    from scalinglab.reproductions.summary import write_summary
+
+    for name, verdict in (("modalities", NOT_IDENTIFIABLE), ("context", NOT_REPRODUCED)):
+        figure = Figure()
+        figure.subplots().set_title(f"figure of {name}")
+        finding = Finding(name, verdict, f"ours for {name}", "published", {"scale": 1.0,
+                                                                          "seed": 0}, figure)
+        (tmp_path / f"{name}.json").write_text(json.dumps(finding.to_dict()))
+        write_page(finding, EXPERIMENTS[name], tmp_path / f"{name}.html", "synthetic")
+    (tmp_path / "basins.json").write_text("{not json")  # unreadable: listed as not run
+    page = write_summary(tmp_path, {e.name: (e.title, e.source)
+                                    for e in EXPERIMENTS.values()}).read_text()
+    assert page.count("<svg") == 2 and "figure of context" in page
+    assert page.index("ours for context") < page.index("ours for modalities")
+    assert page.count("<td>not run</td>") == 5
+    assert f"<b>{NOT_REPRODUCED}</b>" in page and f"<b>{NOT_IDENTIFIABLE}</b>" in page

@@ -15,7 +15,8 @@ def reproduce(
     name: str = typer.Argument(..., help="context, architecture, basins, critical-batch, "
                                           "overfitting, memorization or modalities."),
     out: Path = typer.Option(Path("reproductions"), "--out", "-o",
-                             help="Folder for the store, NAME.json and NAME.html."),
+                             help="Folder for the store, NAME.json, NAME.html and index.html "
+                                  "(every experiment run there)."),
     scale: float = typer.Option(1.0, "--scale",
                                 help="Multiply the token budgets (sizes by its square root)."),
     workers: int | None = typer.Option(None, "--workers", help="Worker processes."),
@@ -27,6 +28,7 @@ def reproduce(
     from scalinglab.files import check_output_folder
     from scalinglab.reproductions import run_experiment
     from scalinglab.reproductions.registry import get_experiment
+    from scalinglab.reproductions.summary import INDEX
     from scalinglab.sweep.progress import SweepDisplay
 
     experiment = get_experiment(name)
@@ -46,3 +48,4 @@ def reproduce(
     for line in finding.notes:
         console.print(f"  note: {line}", highlight=False)
     console.print(f"  page: {out / (name + '.html')}", highlight=False)
+    console.print(f"  every experiment in {out}: {out / INDEX}", highlight=False)

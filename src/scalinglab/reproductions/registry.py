@@ -20,6 +20,7 @@ from scalinglab.reproductions import (
     overfitting,
 )
 from scalinglab.reproductions.base import Experiment, Finding, write_page
+from scalinglab.reproductions.summary import write_summary
 
 EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in (
     context.EXPERIMENT, architecture.EXPERIMENT, basins.EXPERIMENT, critical_batch.EXPERIMENT,
@@ -63,4 +64,5 @@ def run_experiment(name: str, out_dir: str | Path, scale: float = 1.0, seed: int
     finding.numbers.update({"scale": scale, "seed": seed})
     write_text(out / f"{name}.json", json.dumps(to_jsonable(finding.to_dict()), indent=2))
     write_page(finding, experiment, out / f"{name}.html", tables.source)
+    write_summary(out, {e.name: (e.title, e.source) for e in EXPERIMENTS.values()})
     return finding
