@@ -113,23 +113,13 @@ def run_designs(designs: list[Design], store_path: str | Path, workers: int | No
                           "running ones checkpointed; run the same command again to resume")
 
 
-def run_sweep(
-    design: Design,
-    store_path: str | Path = DEFAULT_STORE,
-    executor: str | Executor = "local",
-    workers: int | None = None,
-    address: str | None = None,
-    runs_dir: str | Path | None = None,
-    display: Any = None,
-    on_note: Callable[[str], None] | None = None,
-) -> SweepOutcome:
-    """Run (or resume) `design` into the store; see the module doc.
+def run_sweep(design: Design, *args: Any, **kwargs: Any) -> SweepOutcome:
+    """Run (or resume) one design into the store; the options are `run_sweeps`'s.
 
     `display` is an optional `progress.SweepDisplay`-like object (start/progress/finish calls);
     `executor` may be an `Executor` instance (then `workers`/`address` are ignored).
     """
-    return run_sweeps([design], store_path, executor, workers, address, runs_dir, display,
-                      on_note)[0]
+    return run_sweeps([design], *args, **kwargs)[0]
 
 
 def run_sweeps(
