@@ -176,14 +176,28 @@ def critical_batch(table: pd.DataFrame, targets: np.ndarray | None = None,
         raise ScalinglabError(f"critical batch: no target loss is reached by "
                               f"{MIN_BATCH_SIZES} batch sizes")
     targets = pd.DataFrame(fitted)
-    low, high = steps["batch_tokens"].min() / BRACKET, steps["batch_tokens"].max() * BRACKET
-    targets["identified"] = ((targets["s_min"] > 0) & (targets["b_crit"] >= low)
-                             & (targets["b_crit"] <= high))
+    crit = _bootstrap(targets, steps, float(np.sqrt(np.mean(np.square(sds)))), n_resamples,
+                      seed)
     result = CriticalBatch(targets, steps)
-    if len(result.identified) >= 2:
-        result.alpha_b, result.b_star = _power_law(result.identified)
-    _bootstrap(result, float(np.sqrt(np.mean(np.square(sds)))), n_resamples, seed)
+    if crit is None:
+        targets["b_crit_lo"] = targets["b_crit_hi"] = np.nan
+        result.notes.append("no bootstrap: intervals are not computed")
+    else:
+        lo_q, hi_q = _quantiles()
+        targets["b_crit_lo"] = np.nanpercentile(crit, lo_q, axis=0)
+        targets["b_crit_hi"] = np.nanpercentile(crit, hi_q, axis=0)
+    # Identified where the scan brackets B_crit (its interval too, when there is one).
+    bracketed = [targets["b_crit"]] if crit is None else [
+        targets["b_crit"], targets["b_crit_lo"], targets["b_crit_hi"]]
+    low, high = steps["batch_tokens"].min() / BRACKET, steps["batch_tokens"].max() * BRACKET
+    targets["identified"] = (targets["s_min"] > 0) & np.logical_and.reduce(
+        [(v >= low) & (v <= high) for v in bracketed])
+    _fit_power_law(result, crit)
     return result
+
+
+def _quantiles() -> tuple[float, float]:
+    return 100 * (1 - INTERVAL_LEVEL) / 2, 100 * (1 + INTERVAL_LEVEL) / 2
 
 
 def _power_law(targets: pd.DataFrame) -> tuple[float, float]:
@@ -192,44 +206,42 @@ def _power_law(targets: pd.DataFrame) -> tuple[float, float]:
     return float(-1.0 / slope) if slope < 0 else float("nan"), float(np.exp(intercept))
 
 
-def _bootstrap(result: CriticalBatch, sd: float, n_resamples: int, seed: int) -> None:
-    """Parametric bootstrap: redraw log S around each target's fit, refit (module doc). A
-    target whose interval leaves the bracket is not identified either; the power law and
-    alpha_B's interval use the identified targets only."""
-    targets = result.targets
-    lo_q, hi_q = 100 * (1 - INTERVAL_LEVEL) / 2, 100 * (1 + INTERVAL_LEVEL) / 2
+def _bootstrap(targets: pd.DataFrame, steps: pd.DataFrame, sd: float, n_resamples: int,
+               seed: int) -> np.ndarray | None:
+    """Parametric bootstrap: redraw log S around each target's fit and refit (module doc); the
+    B_crit draws, one row per resample, or None without a bootstrap."""
     if n_resamples <= 0 or sd <= 0:
-        targets["b_crit_lo"] = targets["b_crit_hi"] = np.nan
-        result.notes.append("no bootstrap: intervals are not computed")
-        return
+        return None
     rng = np.random.default_rng(seed)
     crit = np.full((n_resamples, len(targets)), np.nan)
     for r in range(n_resamples):
         for j, row in enumerate(targets.itertuples()):
-            group = result.steps[result.steps["loss"] == row.loss]
-            b = group["batch_tokens"].to_numpy(float)
+            b = steps.loc[steps["loss"] == row.loss, "batch_tokens"].to_numpy(float)
             centre = row.s_min + row.e_min / b
             drawn = centre * np.exp(rng.normal(0.0, sd, size=len(b)))
             s_min, e_min, _ = fit_tradeoff(b, drawn)
             crit[r, j] = e_min / s_min
-    targets["b_crit_lo"] = np.nanpercentile(crit, lo_q, axis=0)
-    targets["b_crit_hi"] = np.nanpercentile(crit, hi_q, axis=0)
-    low, high = result.steps["batch_tokens"].min(), result.steps["batch_tokens"].max()
-    targets["identified"] &= ((targets["b_crit_lo"] >= low / BRACKET)
-                              & (targets["b_crit_hi"] <= high * BRACKET))
-    known = targets["identified"].to_numpy()
+    return crit
+
+
+def _fit_power_law(result: CriticalBatch, crit: np.ndarray | None) -> None:
+    """alpha_B and B* on the identified targets; alpha_B's interval from the B_crit draws."""
+    known = result.targets["identified"].to_numpy()
     if known.sum() < 2:
-        result.alpha_b = result.b_star = float("nan")
-        result.notes.append("alpha_B not identified: fewer than 2 target losses whose B_crit "
-                            "the scan brackets")
+        if crit is not None:
+            result.notes.append("alpha_B not identified: fewer than 2 target losses whose "
+                                "B_crit the scan brackets")
         return
-    result.alpha_b, result.b_star = _power_law(targets[known])
-    alphas = np.array([_power_law(targets[known].assign(b_crit=crit[r, known]))[0]
-                       for r in range(n_resamples)])
+    identified = result.targets[known]
+    result.alpha_b, result.b_star = _power_law(identified)
+    if crit is None:
+        return
+    alphas = np.array([_power_law(identified.assign(b_crit=draw[known]))[0] for draw in crit])
     finite = alphas[np.isfinite(alphas)]
-    if len(finite) >= n_resamples / 2:
+    if len(finite) >= len(crit) / 2:
+        lo_q, hi_q = _quantiles()
         result.alpha_b_interval = (float(np.percentile(finite, lo_q)),
                                    float(np.percentile(finite, hi_q)))
     else:
-        result.notes.append(f"alpha_B not identified: {n_resamples - len(finite)} of "
-                            f"{n_resamples} resamples gave no decreasing B_crit(L)")
+        result.notes.append(f"alpha_B not identified: {len(crit) - len(finite)} of "
+                            f"{len(crit)} resamples gave no decreasing B_crit(L)")
