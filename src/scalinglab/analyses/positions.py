@@ -160,7 +160,8 @@ def position_standard_error(position: np.ndarray, loss: np.ndarray, t_from: floa
     sampling noise, so the differences' spread over sqrt(2) is that noise (the validation set's
     standard error per position), with no model of the curve.
     """
-    late = loss[np.argsort(position)][np.sort(position) >= t_from]
+    order = np.argsort(position)
+    late = loss[order][position[order] >= t_from]
     if late.size < 3:
         return float("nan")
     return float(np.std(np.diff(late), ddof=1) / np.sqrt(2))

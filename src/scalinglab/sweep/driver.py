@@ -98,9 +98,6 @@ def run_designs(designs: list[Design], store_path: str | Path, workers: int | No
     """
     if not designs:
         return
-    note = on_note or (lambda message: None)
-    for design in designs:
-        note(f"sweep {design.name}: {len(design.runs())} runs")
     name = " + ".join(d.name for d in designs)
     if display_factory is None:
         outcomes = run_sweeps(designs, store_path, workers=workers, on_note=on_note)
