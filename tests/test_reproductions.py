@@ -316,10 +316,11 @@ def test_every_experiment_run_into_a_folder_is_on_one_page(tmp_path):
                                                                           "seed": 0}, figure)
         (tmp_path / f"{name}.json").write_text(json.dumps(finding.to_dict()))
         write_page(finding, EXPERIMENTS[name], tmp_path / f"{name}.html", "synthetic")
-    (tmp_path / "basins.json").write_text("{not json")  # unreadable: listed as not run
+    (tmp_path / "basins.json").write_text("{not json")  # unreadable: listed with why
     page = write_summary(tmp_path, {e.name: (e.title, e.source)
                                     for e in EXPERIMENTS.values()}).read_text()
     assert page.count("<svg") == 2 and "figure of context" in page
     assert page.index("ours for context") < page.index("ours for modalities")
-    assert page.count("<td>not run</td>") == 5
+    assert page.count("<td>not run</td>") == 4
+    assert "basins.json could not be read (JSONDecodeError)" in page
     assert f"<b>{NOT_REPRODUCED}</b>" in page and f"<b>{NOT_IDENTIFIABLE}</b>" in page

@@ -1,8 +1,8 @@
 """One page for every experiment run into a folder: `index.html`, the lecture's report.
 
 Rebuilt after each `scalinglab reproduce` from the folder's NAME.json (verdict, ours, published)
-and NAME.html (its figure), in the lecture's order; an experiment not yet run is listed as such,
-so the page always says what is still missing.
+and NAME.html (its figure), in the lecture's order; an experiment not yet run is listed as such
+(one whose JSON cannot be read, with why), so the page always says what is still missing.
 """
 
 from __future__ import annotations
@@ -21,8 +21,10 @@ def write_summary(out_dir: Path, experiments: dict[str, tuple[str, str]]) -> Pat
     rows, sections = [], []
     for name, (title, source) in experiments.items():
         finding = _read_finding(out_dir / f"{name}.json")
-        if finding is None:
-            rows.append(f"<tr><td>{html.escape(title)}</td><td>not run</td><td></td></tr>")
+        if not isinstance(finding, dict):
+            status = finding or "not run"
+            rows.append(f"<tr><td>{html.escape(title)}</td><td>{html.escape(status)}</td>"
+                        "<td></td></tr>")
             continue
         verdict, ours, published = (html.escape(str(finding.get(k, "")))
                                     for k in ("verdict", "ours", "published"))
@@ -49,13 +51,15 @@ td{{padding:0.2rem 0.6rem;border-bottom:1px solid #ddd}}</style></head><body>
     return path
 
 
-def _read_finding(path: Path) -> dict | None:
-    """The experiment's JSON, or None when it has not been run (or cannot be read)."""
+def _read_finding(path: Path) -> dict | str | None:
+    """The experiment's JSON; None when it has not been run; why, when it cannot be read."""
+    if not path.exists():
+        return None
     try:
         data = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None
+    except (OSError, ValueError) as error:
+        return f"{path.name} could not be read ({type(error).__name__}); rerun the experiment"
+    return data if isinstance(data, dict) else f"{path.name} is not an experiment's result"
 
 
 def _figure(page: Path) -> str:
