@@ -17,7 +17,7 @@ demo: $(BIN)/scalinglab
 test: $(BIN)/scalinglab
 	command -v chromium >/dev/null || ((apt-get update -qq && apt-get install -y -qq chromium) >/dev/null 2>&1 || true)
 	$(BIN)/ruff check src tests benchmarks
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n 2 --dist loadgroup
 
 lint: $(BIN)/scalinglab
 	$(BIN)/ruff check src tests benchmarks

@@ -21,7 +21,8 @@ from scalinglab.sweep.driver import run_sweep
 from scalinglab.sweep.store import Store
 
 ray = pytest.importorskip("ray")
-pytestmark = pytest.mark.slow
+# One xdist worker runs every Ray test: two local Ray clusters at once compete for ports.
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("ray")]
 
 DESIGN = {
     "name": "node-loss", "kind": "grid", "params": [3e3, 1.2e4], "tokens": [4e4, 8e4],

@@ -9,7 +9,8 @@ from scalinglab.sweep.driver import run_sweep
 from scalinglab.sweep.store import Store
 
 ray = pytest.importorskip("ray")
-pytestmark = pytest.mark.slow
+# One xdist worker runs every Ray test: two local Ray clusters at once compete for ports.
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("ray")]
 
 
 def test_a_sweep_runs_as_ray_tasks_into_the_store_and_resumes_idempotently(tmp_path) -> None:
