@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from scalinglab import decide, laws
 from scalinglab.analyses.conventions import convention_ablation
-from scalinglab.analyses.study import study
+from scalinglab.analyses.study import agreement_verdict, study
 from scalinglab.calibration import SyntheticDesign, synthetic_sweep
 from scalinglab.cli import app
 from scalinglab.laws.uncertainty import NoiseModel
@@ -102,3 +102,15 @@ def test_fit_then_plan_spends_the_budget_in_exact_flops(sweep, tmp_path: Path):
     law, _ = laws.load_fit(fit_json)
     cost = decide.token_cost(law)
     assert cost.exact and cost.params_column == "params_nonembedding"
+
+
+def test_allocation_verdict_names_which_approaches_agree_and_which_are_not_identified():
+    pinned = {"Approach 1": (0.72, (0.59, 0.97)), "Approach 2": (0.68, (0.56, 0.76))}
+    assert agreement_verdict(pinned).endswith("the approaches agree within their intervals.")
+    # Approach 3's interval is wider than the identifiability range (0.62 > 0.5).
+    verdict = agreement_verdict({**pinned, "Approach 3": (0.6, (0.3, 0.92))})
+    assert "Approach 1 and Approach 2 agree within their intervals" in verdict
+    assert verdict.endswith("Approach 3 cannot be compared (not identified).")
+    apart = agreement_verdict({"Approach 1": (0.9, (0.85, 0.95)),
+                               "Approach 2": (0.5, (0.45, 0.55))})
+    assert "Approach 1 and Approach 2 disagree" in apart

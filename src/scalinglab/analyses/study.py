@@ -443,7 +443,11 @@ def exponents(fits: Study) -> dict[str, tuple[float, tuple[float, float] | None]
 
 def allocation_verdict(fits: Study) -> str:
     """Whether Approaches 1-3 agree on a (N_opt ~ C^a), within their intervals, in words."""
-    found = exponents(fits)
+    return agreement_verdict(exponents(fits))
+
+
+def agreement_verdict(found: dict[str, tuple[float, tuple[float, float] | None]]) -> str:
+    """The verdict of `allocation_verdict` on each approach's exponent and interval."""
     if len(found) < 2:
         return "fewer than two approaches could estimate a here: nothing to compare"
     text = "; ".join(f"{name} a = {_span_text(v, i)}" for name, (v, i) in found.items())
@@ -457,7 +461,12 @@ def allocation_verdict(fits: Study) -> str:
              if with_intervals[a][1] < with_intervals[b][0]
              or with_intervals[b][1] < with_intervals[a][0]]
     if not apart:
-        return f"{text}: the approaches agree within their intervals."
+        unpinned = [name for name in found if name not in with_intervals]
+        if not unpinned:
+            return f"{text}: the approaches agree within their intervals."
+        # An approach that is not identified neither agrees nor disagrees: say which ones agree.
+        return (f"{text}: {' and '.join(names)} agree within their intervals; "
+                f"{', '.join(unpinned)} cannot be compared (not identified).")
     pairs = ", ".join(f"{a} and {b}" for a, b in apart)
     return (f"{text}: {pairs} disagree. Approach 1 follows the sizes that happened to be "
             "trained (its points are the winners of the envelope), Approach 2 the minima of "
