@@ -33,5 +33,8 @@ def curves(family: str, penalty: float = 1.0, seed: int = 0, law: dict | None = 
                     + law["B"] / (d / shrink) ** law["beta"])
             rows.append({"run": f"{corpus}-{family}-{n:.3g}", "family": family,
                          "corpus": corpus, "params": n, "params_nonembedding": n, "tokens": d,
-                         "flops": flops, "loss": loss * np.exp(rng.normal(0.0, noise))})
+                         "flops": flops, "loss": loss * np.exp(rng.normal(0.0, noise)),
+                         # Each row is the law at (N, D): an annealed model, so marked final
+                         # (an unmarked curve would stand for its run by its last row only).
+                         "final": True})
     return pd.DataFrame(rows)

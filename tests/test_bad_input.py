@@ -509,7 +509,7 @@ def _cases() -> list[tuple[str, list[str], str]]:
     add("report-neither", ["report", "-o", "{root}/r.html"], "give exactly one of")
     add("report-map-with-sweep", ["report", "--sweep", "pending", "--store", "{store}",
                                   "--map", "a=b", "-o", "{root}/r.html"],
-        "--map and --positions go with --data")
+        "--map, --positions and --final go with --data")
 
     # --- demo --------------------------------------------------------------------------------
     for args, fragment in (

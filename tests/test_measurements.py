@@ -103,8 +103,10 @@ def test_finished_rows_are_every_marked_row_cooldown_branches_included():
 
 def test_finished_rows_without_marks():
     curves = pd.DataFrame({"run": ["a", "a", "b"], "tokens": [1.0, 2.0, 5.0], "loss": [3, 2, 1]})
-    assert len(finished_rows(curves)) == 3  # no `final` column: the user vouches for every row
-    assert len(finished_rows(curves.assign(final=float("nan")))) == 3
+    # No marks: each run's last evaluation stands for it (never a mid-schedule checkpoint).
+    assert sorted(finished_rows(curves)["tokens"]) == [2.0, 5.0]
+    assert sorted(finished_rows(curves.assign(final=float("nan")))["tokens"]) == [2.0, 5.0]
+    assert len(finished_rows(curves.assign(final=True))) == 3  # marked: the user vouches
     assert finished_rows(curves.assign(final=False)).empty  # marked: none is finished
     assert sorted(final_rows(curves.assign(final=False))["tokens"]) == [2.0, 5.0]
 

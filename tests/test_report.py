@@ -60,6 +60,7 @@ def synthetic_measurements(seed: int = 0) -> pd.DataFrame:
                     "run": run, "family": family, "corpus": corpus,
                     "params": 1.2 * n, "params_nonembedding": n, "tokens": d,
                     "flops": 6.0 * n * d, "loss": loss * np.exp(rng.normal(0.0, 0.005)),
+                    "final": True,  # each row is the law at (N, D): an annealed model
                 })
     return pd.DataFrame(rows)
 

@@ -20,6 +20,8 @@ from scalinglab.errors import ScalinglabError
 COLUMNS = ("run", "family", "params", "params_nonembedding", "tokens", "flops", "loss")
 NUMERIC_COLUMNS = ("params", "params_nonembedding", "tokens", "flops", "loss")
 OPTIONAL_COLUMNS = ("seed", "lr", "final", "split")
+# Inputs of a learning curve (loss against training progress): every evaluation is the data.
+CURVE_INPUTS = ("tokens", "step")
 
 
 def parse_column_map(pairs: Iterable[str]) -> dict[str, str]:
@@ -37,18 +39,24 @@ def parse_column_map(pairs: Iterable[str]) -> dict[str, str]:
 
 def read_measurements(
     path: str | Path, column_map: Mapping[str, str] | None = None,
-    x: str | None = None,
+    x: str | None = None, final: str | None = "last",
 ) -> tuple[pd.DataFrame, list[str]]:
     """Read a CSV or Parquet file into the measurements table.
 
     `x` names the one input of a one-variable law (e.g. a learning curve's `tokens`): then
     only `x` and `loss` are required and the other size columns stay empty when absent.
+    `final` is the rule that marks finished rows (`apply_final_rule`; None leaves the table's
+    own column as it is, for a learning curve whose every evaluation is the data).
     Returns the validated table and notes about what was derived (e.g. tokens from flops), which
     the caller should show the user. Raises `ScalinglabError` naming the file, column, row and
     value for any bad input.
     """
     raw = read_table(path)
-    return to_measurements(raw, column_map, source=str(path), x=x)
+    table, notes = to_measurements(raw, column_map, source=str(path), x=x)
+    if final is not None:
+        table, more = apply_final_rule(table, final, str(path))
+        notes += more
+    return table, notes
 
 
 def read_table(path: str | Path) -> pd.DataFrame:
@@ -151,6 +159,10 @@ def to_measurements(
     if len(known) < 2:
         missing = [c for c in ("params", "tokens", "flops") if c not in table.columns]
         hint = "".join(_suggestion(c, others) for c in missing)
+        curve = next((c for c in CURVE_INPUTS if c in table.columns), None)
+        if curve is not None and not hint:
+            hint = (f"; for one run's learning curve fit a one-variable law, e.g. "
+                    f"--law saturating --x {curve}")
         raise ScalinglabError(
             f"{source}: need two of the columns 'params', 'tokens', 'flops'; "
             f"missing {', '.join(repr(c) for c in missing)}{hint}"
@@ -184,6 +196,10 @@ def _one_variable(
     for column in (x, "loss"):
         table[column] = _numeric_column(table[column], column, source)
     notes = []
+    if x in CURVE_INPUTS and "run" not in table.columns:
+        table["run"] = Path(source).stem if source != "table" else "curve"
+        notes.append(f"no 'run' column: the {len(table)} rows are one run's learning curve, so "
+                     "the bootstrap keeps them together (add a 'run' column for several)")
     for column in ("params", "params_nonembedding", "tokens", "flops"):
         if column not in table.columns:
             table[column] = np.nan
@@ -227,14 +243,114 @@ def is_finished(table: pd.DataFrame) -> pd.Series:
 
     A row is finished when marked `final`: the end of a run or of a cooldown branch.
     Intermediate evaluations of a run still at high learning rate are not finished models and
-    would bias L(N, D) and the IsoFLOP minima upwards. A NaN mark (a CSV round trip) is not
-    final. Without a `final` column, or with one that marks no row either way (all NaN), every
-    row counts: a table of final losses, or curves the user vouches for. A column of explicit
-    False marks nothing as finished.
+    would bias L(N, D) and the IsoFLOP minima upwards (Porian et al. 2024). A NaN mark (a CSV
+    round trip) is not final. Without a `final` column, or with one that marks no row either
+    way (all NaN), each run's last evaluation (most tokens) stands for it: a table of final
+    losses keeps every row, and unmarked learning curves are never taken as annealed models
+    (`apply_final_rule` says so, and `--final all` keeps every row on purpose). A column of
+    explicit False marks nothing as finished.
     """
     if "final" not in table.columns or table["final"].isna().all():
-        return pd.Series(True, index=table.index)
+        return _last_of_each_run(table)
     return table["final"].fillna(False).astype(bool)  # NaN would cast to True
+
+
+def _last_of_each_run(table: pd.DataFrame) -> pd.Series:
+    """True on each run's evaluation with the most tokens (the later row on a tie)."""
+    if "run" not in table.columns or "tokens" not in table.columns:
+        return pd.Series(True, index=table.index)
+    tokens = pd.to_numeric(table["tokens"], errors="coerce")
+    if tokens.isna().all():  # a one-variable table without tokens: nothing to order by
+        return pd.Series(True, index=table.index)
+    order = pd.DataFrame({"run": table["run"].astype(str), "tokens": tokens,
+                          "row": np.arange(len(table))}, index=table.index)
+    last = order.sort_values(["tokens", "row"]).groupby("run", sort=False).tail(1).index
+    return pd.Series(table.index.isin(last), index=table.index)
+
+
+FINAL_RULES = ("last", "all")  # or the name of a boolean column
+FINAL_FROM = "final_from"  # where each row's `final` mark came from, for the regime sentence
+UNMARKED = "last evaluation"  # ... from the last-evaluation rule (the table marked no row)
+
+
+def apply_final_rule(table: pd.DataFrame, rule: str = "last",
+                     source: str = "table") -> tuple[pd.DataFrame, list[str]]:
+    """Set the `final` column by one stated rule (`--final`); return the table and notes.
+
+    - `last` (the default): marks the table has are kept (parsed strictly as booleans); where
+      it has none and a run has several evaluations, only each run's last evaluation (most
+      tokens) is final, and a note says how many intermediate rows that leaves out.
+    - `all`: every row is final (learning curves the user vouches for), with a warning.
+    - any other value names a boolean column (true/false, 1/0, yes/no) that marks them.
+    The rows stay; fits take the final ones through `is_finished` and the fit regime.
+    """
+    table = table.copy()
+    notes: list[str] = []
+    runs = table["run"].astype(str) if "run" in table.columns else pd.Series(
+        [f"row{i}" for i in range(len(table))], index=table.index)
+    n_runs = runs.nunique()
+    if rule == "all":
+        table["final"] = True
+        table[FINAL_FROM] = "all"
+        if n_runs < len(table):
+            notes.append(f"warning: --final all fits every one of the {len(table)} evaluations "
+                         f"of {n_runs} runs as a finished (annealed) model; a checkpoint taken "
+                         "mid-schedule is not one, and biases L(N, D) upward")
+        return table, notes
+    if rule != "last":
+        if rule not in table.columns:
+            raise ScalinglabError(
+                f"{source}: --final {rule!r} is neither 'last', 'all' nor a column of the table"
+                + _suggestion(rule, table.columns))
+        table["final"] = parse_booleans(table[rule], rule, source)
+        table[FINAL_FROM] = f"column {rule}"
+        notes.append(f"final rows from column {rule!r}: {int(table['final'].sum())} of "
+                     f"{len(table)}")
+        return table, notes
+    if "final" in table.columns and not table["final"].isna().all():
+        table["final"] = parse_booleans(table["final"], "final", source, missing=False)
+        table[FINAL_FROM] = "marked"
+        return table, notes
+    table["final"] = _last_of_each_run(table).to_numpy()
+    table[FINAL_FROM] = UNMARKED
+    left_out = int((~table["final"]).sum())
+    if left_out:
+        notes.append(
+            f"no 'final' marks: each run's last evaluation (most tokens) stands for it, so "
+            f"{left_out} unmarked intermediate evaluations of {n_runs} runs are left out of "
+            "fits (--final all keeps every row; --final COLUMN names a column that marks them)")
+    return table, notes
+
+
+_TRUE = frozenset({"true", "1", "yes", "y", "t", "1.0"})
+_FALSE = frozenset({"false", "0", "no", "n", "f", "0.0"})
+
+
+def parse_booleans(values: pd.Series, column: str, source: str,
+                   missing: bool | None = None) -> pd.Series:
+    """A column of true/false, 1/0 or yes/no (any case) as bools; anything else is refused.
+
+    `missing` is what an empty cell means (None: an empty cell is refused too).
+    """
+    parsed = []
+    for position, raw in enumerate(values):
+        if isinstance(raw, bool | np.bool_):
+            parsed.append(bool(raw))
+            continue
+        if raw is None or (not isinstance(raw, str) and pd.isna(raw)) or (
+                isinstance(raw, str) and not raw.strip()):
+            if missing is None:
+                raise ScalinglabError(f"{source}: row {position + 1}, column {column!r}: "
+                                      "value is missing (expected true or false)")
+            parsed.append(missing)
+            continue
+        text = str(raw).strip().lower()
+        if text in _TRUE or text in _FALSE:
+            parsed.append(text in _TRUE)
+            continue
+        raise ScalinglabError(f"{source}: row {position + 1}, column {column!r}: {raw!r} is not "
+                              "a boolean (use true/false, 1/0 or yes/no)")
+    return pd.Series(parsed, index=values.index, dtype=bool)
 
 
 def finished_rows(table: pd.DataFrame) -> pd.DataFrame:

@@ -40,12 +40,13 @@ import pandas as pd
 
 from scalinglab import schedules
 from scalinglab.jsonable import to_jsonable
-from scalinglab.measurements import is_finished
+from scalinglab.measurements import FINAL_FROM, UNMARKED, is_finished
 
 WARMUP_MULTIPLE = 4.0
 SMOOTHING_WINDOW = 3  # evaluations' slopes in the running median
 
 NOT_FINISHED = "not finished"
+UNMARKED_EVALUATION = "unmarked evaluation"  # not its run's last, in a table marking no row
 WARMUP = "warmup"
 PLATEAU = "early plateau"
 WHOLE_RUN = " (all of the run's finished rows)"
@@ -109,6 +110,7 @@ def fit_regime(table: pd.DataFrame, warmup_multiple: float = WARMUP_MULTIPLE,
                 else np.ones(len(table), dtype=bool))
     reason = np.full(len(table), "", dtype=object)
     reason[~finished] = NOT_FINISHED
+    reason[~finished & _unmarked(table)] = UNMARKED_EVALUATION
     reason[(reason == "") & (tokens < min_tokens)] = WARMUP  # NaN (unknown) compares False
     reason[(reason == "") & (tokens < plateau)] = PLATEAU
     kept = reason == ""
@@ -120,9 +122,8 @@ def fit_regime(table: pd.DataFrame, warmup_multiple: float = WARMUP_MULTIPLE,
     return Regime(
         rows=table[kept].reset_index(drop=True),
         excluded=excluded,
-        rule=_rule(thresholds, warmup_multiple) if finished_only else
-        "every evaluation (learning curves), " + _rule(thresholds, warmup_multiple).replace(
-            "finished (annealed) rows, ", ""),
+        rule=_rule(thresholds, warmup_multiple, _finished_words(table)) if finished_only else
+        "every evaluation (learning curves), " + _rule(thresholds, warmup_multiple, ""),
         thresholds=thresholds,
         lost_runs=tuple(lost),
         warmup_multiple=warmup_multiple,
@@ -183,7 +184,29 @@ def _span(values: pd.Series) -> str:
     return f"{low} tokens" if low == high else f"{low} to {high} tokens"
 
 
-def _rule(thresholds: pd.DataFrame, warmup_multiple: float) -> str:
+def _unmarked(table: pd.DataFrame) -> np.ndarray:
+    """Rows whose `final` mark comes from the last-evaluation rule (the table marked none)."""
+    if FINAL_FROM in table.columns:
+        return (table[FINAL_FROM] == UNMARKED).to_numpy(bool)
+    marked = "final" in table.columns and not table["final"].isna().all()
+    return np.full(len(table), not marked)
+
+
+def _finished_words(table: pd.DataFrame) -> str:
+    """What counts as finished here, in words: marked rows, or runs' last evaluations."""
+    runs = table["run"].astype(str)
+    unmarked = runs[_unmarked(table)].nunique()
+    if unmarked == 0 or runs.nunique() == len(table):  # nothing marked, nothing left out
+        return "finished (annealed) rows, "
+    if unmarked == table["run"].nunique():
+        return ("each run's last evaluation (its evaluations are unmarked, so the others are "
+                "left out as unmarked evaluations), ")
+    return (f"finished (annealed) rows, or the last evaluation of the {unmarked} runs whose "
+            "evaluations are unmarked, ")
+
+
+def _rule(thresholds: pd.DataFrame, warmup_multiple: float,
+          finished: str = "finished (annealed) rows, ") -> str:
     """The rule in one sentence, with the thresholds found."""
     known = thresholds["min_tokens"].notna()
     if known.any():
@@ -205,4 +228,4 @@ def _rule(thresholds: pd.DataFrame, warmup_multiple: float) -> str:
     else:
         plateau = ("past the early plateau (no run's learning curve has an interior steepest "
                    "point, so none is cut)")
-    return f"finished (annealed) rows, {warmup}, and {plateau}"
+    return f"{finished}{warmup}, and {plateau}"

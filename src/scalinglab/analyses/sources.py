@@ -29,12 +29,13 @@ class Tables:
 
 
 def load_data(path: Path, positions: Path | None = None, accuracies: Path | None = None,
-              column_map: dict[str, str] | None = None) -> Tables:
-    """A measurements CSV/Parquet file (columns renamed by `column_map`), with optional
-    position and accuracy CSVs."""
+              column_map: dict[str, str] | None = None, final: str = "last") -> Tables:
+    """A measurements CSV/Parquet file (columns renamed by `column_map`, finished rows marked
+    by the `final` rule, `measurements.apply_final_rule`), with optional position and
+    accuracy CSVs."""
     from scalinglab.measurements import read_measurements
 
-    table, notes = read_measurements(path, column_map)
+    table, notes = read_measurements(path, column_map, final=final)
     extra = {}
     for key, file in (("positions", positions), ("accuracies", accuracies)):
         if file is not None:

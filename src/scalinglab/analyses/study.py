@@ -44,6 +44,7 @@ from scalinglab.jsonable import to_jsonable
 from scalinglab.laws.diagnostics import residual_trends
 from scalinglab.laws.identifiability import interval_reason
 from scalinglab.laws.uncertainty import NoiseModel, seed_noise
+from scalinglab.measurements import apply_final_rule
 from scalinglab.regime import Regime, fit_regime
 
 # The analyses live in `scalinglab.analyses`; the report's figures import them from here too.
@@ -170,8 +171,13 @@ def study(
     accuracies: pd.DataFrame | None = None,
     backtest: pd.DataFrame | None = None,
     convention_name: str | None = None,
+    final: str | None = None,
 ) -> Study:
     """Fit every law and analysis the report can show for `table` (a measurements table).
+
+    `final` re-marks the finished rows by that rule first (`measurements.apply_final_rule`:
+    last, all or a column); None keeps the table's marks, and a table that marks none has
+    each run's last evaluation stand for it (`measurements.is_finished`).
 
     `convention_name` names the accounting convention every fit, envelope and plan uses
     (default: `conventions.default_convention`).
@@ -181,6 +187,8 @@ def study(
     `accuracies` (a store's run, name, value table) or an `accuracy` column in `table` adds
     the capabilities analysis (exact match against size, on arithmetic runs).
     """
+    if final is not None:
+        table, _ = apply_final_rule(table, final)
     convention = get_convention(convention_name or default_convention(table))
     full = convention.view(table)
     table, group = main_group(full)

@@ -37,6 +37,11 @@ DROP_OPTION = typer.Option(
     0, "--drop-highest-loss", help="Drop the K rows with the highest loss before fitting."
 )
 SEED_OPTION = typer.Option(0, "--seed", help="Seed of the bootstrap resampling.")
+FINAL_OPTION = typer.Option(
+    "last", "--final",
+    help="Which rows are finished models: last (marked rows, else each run's last evaluation), "
+    "all (every evaluation, with a warning), or a boolean COLUMN.",
+)
 JOBS_OPTION = typer.Option(1, "--jobs", help="Processes for the bootstrap (-1: all cores).")
 
 
@@ -69,6 +74,7 @@ def fit(
         False, "--all-rows",
         help="Fit every row, not only the fit regime (finished, past warmup and the plateau).",
     ),
+    final: str = FINAL_OPTION,
     out: Path | None = typer.Option(None, "--out", help="Write the fit to this FIT.json."),
     as_json: bool = JSON_OPTION,
 ) -> None:
@@ -85,13 +91,13 @@ def fit(
     law = None
     if approach == 3 and law_name != "auto":
         law = _make_law(law_name, x, x_is_threshold=False)
-    table = _read(data, column_map, drop_highest_loss, _one_x(law))
+    table = _read(data, column_map, drop_highest_loss, _one_x(law), final)
     counted = None
     if _one_x(law) is None:  # N and C are counted in one convention (a curve needs neither)
         counted = get_convention(convention or default_convention(table))
         table = counted.view(table, str(data))
     if not all_rows and {"run", "tokens"} <= set(table.columns):
-        table = _regime_rows(table)
+        table = _regime_rows(table, curve=_is_curve(_one_x(law)))
     if approach in (1, 2):
         if n_bootstrap:
             raise ScalinglabError("--bootstrap applies to the parametric fit (--approach 3)")
@@ -162,13 +168,20 @@ def backtest(
     ),
     seed: int = SEED_OPTION,
     jobs: int = JOBS_OPTION,
+    all_rows: bool = typer.Option(
+        False, "--all-rows",
+        help="Use every row, not only the fit regime (finished, past warmup and the plateau).",
+    ),
+    final: str = FINAL_OPTION,
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Fit on small runs, predict the large ones: intervals and absolute relative errors."""
     from scalinglab import laws
 
     law = _make_law(law_name, x, x_is_threshold=True)
-    table = _read(data, column_map, drop_highest_loss, _one_x(law))
+    table = _read(data, column_map, drop_highest_loss, _one_x(law), final)
+    if not all_rows and {"run", "tokens"} <= set(table.columns):
+        table = _regime_rows(table, curve=_is_curve(_one_x(law)))
     rows = laws.backtest(law, table, x=x, train_max=train_max, n_resamples=n_bootstrap,
                          seed=seed, n_jobs=jobs, source=str(data))
     summary = {
@@ -197,13 +210,29 @@ def _one_x(law: Law | None) -> str | None:
     return law.x if isinstance(law, OneVariableLaw) else None
 
 
+def _is_curve(x: str | None) -> bool:
+    """Is `x` a learning curve's input (tokens or step), whose every evaluation is data?"""
+    from scalinglab.measurements import CURVE_INPUTS
+
+    return x in CURVE_INPUTS
+
+
 def _read(data: Path, column_map: list[str] | None, drop_highest_loss: int,
-          x: str | None = None) -> pd.DataFrame:
-    """Read and validate the table, show what was derived, drop the K highest losses."""
+          x: str | None = None, final: str = "last") -> pd.DataFrame:
+    """Read and validate the table, show what was derived, drop the K highest losses.
+
+    `final` marks the finished rows (`measurements.apply_final_rule`), except for a learning
+    curve's law (x in tokens or step), whose every evaluation is the data.
+    """
     from scalinglab import measurements
     from scalinglab.measurements import parse_column_map, read_measurements
 
-    table, notes = read_measurements(data, parse_column_map(column_map or []), x=x)
+    curve = _is_curve(x)
+    if curve and final != "last":
+        note(f"--final {final} is not used: a learning curve's law (--x {x}) fits every "
+             "evaluation")
+    table, notes = read_measurements(data, parse_column_map(column_map or []), x=x,
+                                     final=None if curve else final)
     for message in notes:
         note(message)
     table = measurements.drop_highest_loss(
@@ -231,12 +260,15 @@ def _make_law(name: str, x: str | None, x_is_threshold: bool) -> Law:
     return law
 
 
-def _regime_rows(table: pd.DataFrame) -> pd.DataFrame:
-    """The rows of the fit regime (`regime.fit_regime`), saying what was left out and why."""
+def _regime_rows(table: pd.DataFrame, curve: bool = False) -> pd.DataFrame:
+    """The rows of the fit regime (`regime.fit_regime`), saying what was left out and why.
+
+    A learning curve's law (`curve`) keeps every evaluation past warmup and the plateau.
+    """
     from scalinglab.errors import ScalinglabError
     from scalinglab.regime import fit_regime
 
-    regime = fit_regime(table)
+    regime = fit_regime(table, finished_only=not curve)
     if regime.excluded.empty:
         return table
     counts = ", ".join(f"{n} {reason}" for reason, n in

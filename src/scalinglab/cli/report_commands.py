@@ -27,6 +27,11 @@ def report(
         None, "--positions",
         help="Loss by context position for --data (CSV: run, position, loss).",
     ),
+    final: str = typer.Option(
+        "last", "--final",
+        help="Which rows of --data are finished models: last (marked rows, else each run's "
+        "last evaluation), all (every evaluation, with a warning), or a boolean COLUMN.",
+    ),
     drop_highest_loss: int = typer.Option(
         0, "--drop-highest-loss",
         help="Drop the K rows with the highest loss first (Epoch's Chinchilla refit drops 5).",
@@ -65,12 +70,14 @@ def report(
         if positions is not None:
             check_side_table(positions, "--positions", ("run", "position", "loss"),
                              numeric=("position", "loss"))
-        tables = load_data(data, positions, column_map=parse_column_map(column_map or []))
+        tables = load_data(data, positions, column_map=parse_column_map(column_map or []),
+                           final=final)
         for message in tables.notes:
             note(message)
     else:
-        if column_map or positions is not None:
-            raise ScalinglabError("--map and --positions go with --data, not --sweep")
+        if column_map or positions is not None or final != "last":
+            raise ScalinglabError("--map, --positions and --final go with --data, not --sweep "
+                                  "(a sweep's runs mark their own finished rows)")
         tables = load_sweeps(store, [sweep])
     table, source = tables.measurements, tables.source
 

@@ -24,7 +24,7 @@ from scipy.special import expit
 from scalinglab.errors import ScalinglabError
 from scalinglab.laws.base import Law, ValueAndJacobian, theta_grid
 
-ONE_VARIABLE_INPUTS = ("flops", "tokens", "params", "params_nonembedding")
+ONE_VARIABLE_INPUTS = ("flops", "tokens", "step", "params", "params_nonembedding")
 PARAMS_COLUMNS = ("params", "params_nonembedding")
 
 
