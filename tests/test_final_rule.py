@@ -34,7 +34,8 @@ def _curves(seed: int = 0, unannealed: float = UNANNEALED) -> pd.DataFrame:
     for n in np.geomspace(1e7, 1e9, 5):
         for d_end in np.geomspace(2e8, 2e10, 4):
             for i, d in enumerate(np.geomspace(d_end / 30, d_end, 8)):
-                law = TRUTH["E"] + TRUTH["A"] / n ** TRUTH["alpha"] + TRUTH["B"] / d ** TRUTH["beta"]
+                law = (TRUTH["E"] + TRUTH["A"] / n ** TRUTH["alpha"]
+                       + TRUTH["B"] / d ** TRUTH["beta"])
                 factor = 1.0 if i == 7 else unannealed
                 rows.append({"run": f"N{n:.3g}-D{d_end:.3g}", "params": n, "tokens": d,
                              "loss": law * factor * np.exp(rng.normal(0, 0.002))})
