@@ -127,6 +127,7 @@ def world(tmp_path_factory) -> dict[str, str]:
                                        "loss": [3.0, 2.5, 2.2]}))
     put("positions_garbage.csv", bytes(range(128, 256)) * 8)
     put("positions_columns.csv", pd.DataFrame({"run": ["r0"], "pos": [1], "loss": [3.0]}))
+    put("points_text.csv", pd.DataFrame({"params": ["big"], "tokens": [1e9]}))
     put("positions_text.csv", pd.DataFrame({"run": ["r0"], "position": ["first"],
                                             "loss": [3.0]}))
     put("accuracies_columns.csv", pd.DataFrame({"run": ["r0"], "value": [0.5]}))
@@ -483,6 +484,21 @@ def _cases() -> list[tuple[str, list[str], str]]:
         "unknown bootstrap method 'rows'")
     add("plan-vocab", ["plan", "--law", "chinchilla-epoch", "--compute", "1e20",
                        "--vocab-size", "0"], "--vocab-size")
+    add("plan-buys-nothing", ["plan", "--law", "chinchilla-epoch", "--compute", "10"],
+        "buys a model of 0.147 parameters")
+    for name, args, fragment in (
+        ("nothing", ["--law", "chinchilla-epoch"], "give exactly one of --params with"),
+        ("lone-params", ["--law", "chinchilla-epoch", "--params", "1e9"],
+         "--params and --tokens go together"),
+        ("buys-nothing", ["--law", "chinchilla-epoch", "--compute", "10"], "less than one"),
+        ("bad-fit", ["--fit", "{negexp_json}", "--params", "1e9", "--tokens", "1e10"],
+         "exponent 'alpha' must be above 0"),
+        ("points-text", ["--law", "chinchilla-epoch", "--points", "{points_text_csv}"],
+         "--points"),
+        ("negative", ["--law", "kaplan", "--params", "1e9", "--tokens", "0"],
+         "--tokens must be a positive number"),
+    ):
+        add(f"predict-{name}", ["predict", *args], fragment)
     add("critical-batch-no-batches", ["critical-batch", "--data", "{good_csv}"],
         "no 'batch_tokens' column")
     add("compare-same-group", ["compare", "a", "a", "--data", "{good_csv}"],

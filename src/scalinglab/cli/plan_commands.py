@@ -8,7 +8,7 @@ from typing import Any
 import typer
 from rich.table import Table
 
-from scalinglab.cli.app import JSON_OPTION, app, console, print_json, styled, user_errors
+from scalinglab.cli.app import JSON_OPTION, app, console, note, print_json, styled, user_errors
 
 
 def _quantity_table(
@@ -82,6 +82,10 @@ def plan(
     n_ctx: int | None = typer.Option(
         None, "--n-ctx", help="Context of the fitted runs (exact-FLOPs fits)."
     ),
+    allow_extrapolation: bool = typer.Option(
+        False, "--allow-extrapolation",
+        help="Plan even beyond the limit (1e4x the fitted compute; docs/uncertainty.md).",
+    ),
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Compute-optimal model size and tokens for a budget, with the predicted loss.
@@ -90,14 +94,20 @@ def plan(
     --compute in exact FLOPs (weights, attention, output layer) and names its shape.
     """
     from scalinglab import accounting, decide
+    from scalinglab.extrapolation import check_buys_a_model
 
     law, samples = decide.load_law(law_name, fit_path)
     given = {"family": family, "vocab_size": vocab_size, "n_ctx": n_ctx}
     if any(given.values()):
         law.accounting = {**(law.accounting or {"exact": True}),
                           **{k: v for k, v in given.items() if v}}
+    optimum = decide.compute_optimal(law, compute)
+    check_buys_a_model(optimum["n_params"], optimum["tokens"], compute)
+    reach = _reach(fit_path, optimum, allow_extrapolation)
     result = decide.with_intervals(lambda lw: decide.compute_optimal(lw, compute), law, samples)
     result = {"law": law.name if law_name is None else law_name, **result}
+    if reach is not None:
+        result["extrapolation"] = reach.to_dict()
     if inference_tokens is not None:
         result["inference_aware"] = decide.with_intervals(
             lambda lw: decide.inference_optimal(lw, compute, inference_tokens), law, samples
@@ -111,6 +121,8 @@ def plan(
         result["hardware"] = accounting.hardware_cost(
             compute, gpu, mfu=mfu, n_gpus=n_gpus, price_per_gpu_hour=price_per_hour
         )
+    if reach is not None and reach.sentence():
+        note(reach.sentence())  # stderr, also under --json
     if as_json:
         print_json(result)
         return
@@ -125,6 +137,22 @@ def plan(
                        ("hardware", "Hardware")):
         if key in result:
             console.print(_quantity_table(title, result[key], result[key].get("intervals")))
+
+
+def _reach(fit_path: Path | None, optimum: dict[str, Any], allow: bool) -> Any:
+    """How far the planned run lies beyond the fit's runs (None without a recorded range);
+    refused beyond the limit unless allowed (`extrapolation.check_reach`)."""
+    from scalinglab import laws
+    from scalinglab.extrapolation import check_reach, extrapolation
+
+    if fit_path is None:
+        return None
+    fitted = laws.read_fit(fit_path).fitted_range
+    if fitted is None:
+        return None
+    reach = extrapolation(fitted, optimum["n_params"], optimum["tokens"], optimum["flops"])
+    check_reach(reach, allow)
+    return reach
 
 
 @app.command()

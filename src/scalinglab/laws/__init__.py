@@ -34,7 +34,7 @@ from scalinglab.laws.published import published_law
 from scalinglab.laws.registry import get_law, law_from_dict, law_names
 from scalinglab.laws.result import FitResult
 from scalinglab.laws.selection import Selection, select_law
-from scalinglab.laws.serialize import fit_summary, load_fit, save_fit
+from scalinglab.laws.serialize import SavedFit, fit_summary, load_fit, read_fit, save_fit
 from scalinglab.laws.uncertainty import Bootstrap, bootstrap
 
 __all__ = [
@@ -50,6 +50,7 @@ __all__ = [
     "Law",
     "PowerLaw",
     "SaturatingLaw",
+    "SavedFit",
     "Selection",
     "backtest",
     "bootstrap",
@@ -64,6 +65,7 @@ __all__ = [
     "law_names",
     "load_fit",
     "published_law",
+    "read_fit",
     "save_fit",
     "select_law",
 ]

@@ -4,32 +4,39 @@ Keys: law, params, objective, converged, n_points, n_starts, n_starts_at_best, m
 warnings, options, accounting (the convention N and C were counted in, for plans), identified
 {name: {identified, reason}} and not_identified (a sentence); with a bootstrap also `level`,
 `intervals` {name: [lo, hi]}, `derived_intervals`, `bootstrap` (method, noise, failed
-resamples), `n_resamples`, `n_resamples_converged`, `seed` and `bootstrap_params`.
+resamples), `n_resamples`, `n_resamples_converged`, `seed` and `bootstrap_params`; and
+`fitted_range` (the N, D, C and D/N the rows spanned, `extrapolation.FittedRange`) where known.
 """
 
 from __future__ import annotations
 
 import json
 import math
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from scalinglab.errors import ScalinglabError
+from scalinglab.extrapolation import FittedRange
 from scalinglab.files import write_text
 from scalinglab.laws.base import Law
 from scalinglab.laws.registry import law_from_dict
-from scalinglab.laws.uncertainty import Bootstrap
+from scalinglab.laws.uncertainty import Bootstrap, NoiseModel
 
 
 def fit_summary(
-    law: Law, boot: Bootstrap | None = None, level: float = 0.95, with_samples: bool = True
+    law: Law, boot: Bootstrap | None = None, level: float = 0.95, with_samples: bool = True,
+    fitted_range: FittedRange | None = None,
 ) -> dict[str, Any]:
     """The FIT.json object (also what `scalinglab fit --json` prints, minus the samples)."""
     from scalinglab.laws.identifiability import identify, not_identified_sentence
 
     summary = law.to_dict()
+    if fitted_range is not None:
+        summary["fitted_range"] = fitted_range.to_dict()
     derived = law.derived()
     if derived:
         summary["derived"] = derived
@@ -53,13 +60,48 @@ def fit_summary(
 
 
 def save_fit(
-    path: str | Path, law: Law, boot: Bootstrap | None = None, level: float = 0.95
+    path: str | Path, law: Law, boot: Bootstrap | None = None, level: float = 0.95,
+    fitted_range: FittedRange | None = None,
 ) -> None:
-    """Write FIT.json for a fitted law, with its bootstrap samples when given."""
+    """Write FIT.json for a fitted law, with its bootstrap samples and range when given."""
     if law.params_ is None:
         raise ScalinglabError(f"the {law.name} law is not fitted; nothing to save")
-    text = json.dumps(_finite(fit_summary(law, boot, level)), indent=2)
+    text = json.dumps(_finite(fit_summary(law, boot, level, fitted_range=fitted_range)),
+                      indent=2)
     write_text(path, text + "\n")
+
+
+@dataclass(frozen=True)
+class SavedFit:
+    """A FIT.json read back: the law, its bootstrap (samples, noise, interval kind) and the
+    range it was fitted on, each None where the file has none."""
+
+    law: Law
+    boot: Bootstrap | None
+    fitted_range: FittedRange | None
+
+
+def read_fit(path: str | Path) -> SavedFit:
+    """Read FIT.json whole (see `load_fit` for the law and samples alone)."""
+    law, samples = load_fit(path)
+    data = json.loads(Path(path).read_text())
+    fitted = data.get("fitted_range")
+    fitted_range = FittedRange.from_dict(fitted, str(path)) if fitted is not None else None
+    boot = None
+    if samples is not None:
+        info = data.get("bootstrap") or {}
+        noise = info.get("noise")
+        try:
+            noise_model = None if not noise else NoiseModel(
+                float(noise["run_sd"]), float(noise["row_sd"]), str(noise["source"]),
+                int(noise.get("n_replicated", 0)))
+        except (KeyError, TypeError, ValueError) as error:
+            raise ScalinglabError(f"{path}: 'bootstrap.noise' is malformed ({error})") from None
+        ok = samples.notna().all(axis=1).to_numpy()
+        boot = Bootstrap(law, samples, converged=ok, n_starts_at_best=np.ones(len(samples), int),
+                         seed=int(data.get("seed", 0)), method=str(info.get("method", "cases")),
+                         noise=noise_model, interval=str(info.get("interval", "percentile")))
+    return SavedFit(law, boot, fitted_range)
 
 
 def load_fit(path: str | Path) -> tuple[Law, pd.DataFrame | None]:

@@ -1,0 +1,64 @@
+"""Point predictions of a fitted law at (N, D), with the two intervals a researcher needs.
+
+- `mean_lo, mean_hi`: where the law's mean loss lies (the bootstrap over runs);
+- `run_lo, run_hi`: where one new run's measured loss lies: the same resamples with the
+  noise model's run and evaluation noise added (measured seed noise where the fit had seed
+  replicates; else the residual spread, which the fit's notes say excludes seed noise).
+
+Both are conditional on the law's form (science.md, section 7). Each point also says how far it
+extrapolates beyond the fitted runs (`extrapolation`), where the fit recorded its range.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from scalinglab.conventions import TokenCost
+from scalinglab.errors import ScalinglabError
+from scalinglab.extrapolation import FittedRange, extrapolation
+from scalinglab.laws.base import Law
+from scalinglab.laws.uncertainty import Bootstrap
+
+LEVEL = 0.95
+COLUMNS = ("params", "tokens", "flops", "loss", "mean_lo", "mean_hi", "run_lo", "run_hi",
+           "compute_factor", "params_factor", "tokens_factor", "extrapolation")
+
+
+def predict(law: Law, params: float | np.ndarray, tokens: float | np.ndarray,
+            boot: Bootstrap | None = None, fitted_range: FittedRange | None = None,
+            cost: TokenCost | None = None, level: float = LEVEL) -> pd.DataFrame:
+    """The law's loss at each (params, tokens), with intervals when `boot` is given.
+
+    `params` is N in the law's own convention (its `inputs[0]`); `flops` is counted in the
+    law's convention too (`decide.token_cost`: exact FLOPs per token, or 6N). Returns one row
+    per point with `COLUMNS` (intervals NaN without a bootstrap; factors NaN without a range).
+    """
+    from scalinglab import decide
+
+    n = np.atleast_1d(np.asarray(params, float))
+    d = np.atleast_1d(np.asarray(tokens, float))
+    if n.shape != d.shape:
+        raise ScalinglabError(f"{n.size} model sizes but {d.size} token counts")
+    if not (np.isfinite(n).all() and np.isfinite(d).all() and (n > 0).all() and (d > 0).all()):
+        raise ScalinglabError("model sizes and tokens must be positive numbers")
+    n_key, d_key = decide._two_variable_inputs(law)
+    points = {n_key: n, d_key: d}
+    cost = decide.token_cost(law) if cost is None else cost
+    flops = np.asarray(cost.flops_per_token(n), float) * d
+    out = pd.DataFrame({"params": n, "tokens": d, "flops": flops,
+                        "loss": np.asarray(law.predict(points), float)})
+    nan = np.full(n.size, np.nan)
+    out["mean_lo"], out["mean_hi"], out["run_lo"], out["run_hi"] = nan, nan, nan, nan
+    if boot is not None:
+        out["mean_lo"], out["mean_hi"] = boot.predict_interval(points, level)
+        if boot.noise is not None:
+            out["run_lo"], out["run_hi"] = boot.predict_interval(points, level,
+                                                                 include_noise=True)
+    reaches = [extrapolation(fitted_range, *p) if fitted_range is not None else None
+               for p in zip(n, d, flops, strict=True)]
+    out["compute_factor"] = [r.compute_factor if r else np.nan for r in reaches]
+    out["params_factor"] = [r.params_factor if r else np.nan for r in reaches]
+    out["tokens_factor"] = [r.tokens_factor if r else np.nan for r in reaches]
+    out["extrapolation"] = [r.sentence() if r else "" for r in reaches]
+    return out[list(COLUMNS)]
