@@ -8,6 +8,7 @@ from scalinglab.cli import analysis_commands  # noqa: F401
 from scalinglab.cli import demo_commands  # noqa: F401
 from scalinglab.cli import fit_commands  # noqa: F401
 from scalinglab.cli import plan_commands  # noqa: F401
+from scalinglab.cli import predict_commands  # noqa: F401
 from scalinglab.cli import report_commands  # noqa: F401
 from scalinglab.cli import reproduce_commands  # noqa: F401
 from scalinglab.cli import sweep_commands  # noqa: F401
