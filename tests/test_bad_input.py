@@ -215,7 +215,7 @@ def _cases() -> list[tuple[str, list[str], str]]:
         (["--drop-highest-loss", "-1"], "--drop-highest-loss must be 0 or more"),
         (["--drop-highest-loss", "99"], "would drop all"),
         (["--approach", "4"], "--approach must be 1, 2 or 3"),
-        (["--approach", "1", "--bootstrap", "5"], "--bootstrap applies to the parametric fit"),
+        (["--approach", "1", "--bootstrap", "5"], "--bootstrap applies to --approach 2"),
         (["--law", "chinchila"], "did you mean 'chinchilla'"),
         (["--law", "power", "--x", "loss"], "--x must be one of"),
         (["--x", "tokens"], "--x applies to one-variable laws"),

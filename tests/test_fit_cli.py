@@ -72,7 +72,8 @@ def test_backtest_json(tmp_path: Path) -> None:
     out = _json(["backtest", str(data), *MAP, "--train-max", "1e19", "--bootstrap", "10",
                  "--json"])
     assert out["median_are"] < 0.05 and out["n_test"] == len(out["rows"]) > 0
-    assert set(out["rows"][0]) == {"run", "x", "measured", "predicted", "lo", "hi", "are"}
+    assert set(out["rows"][0]) == {"run", "x", "measured", "predicted", "lo", "hi", "are",
+                                   "params", "tokens"}
     people = runner.invoke(app, ["backtest", str(data), *MAP, "--train-max", "1e19",
                                  "--bootstrap", "0"])
     assert people.exit_code == 0 and "median ARE" in people.stdout
@@ -141,3 +142,32 @@ def test_bad_options_are_one_line(tmp_path: Path) -> None:
         result = runner.invoke(app, ["fit", data, *MAP, *args])
         assert result.exit_code == 2, (args, result.output)
         assert fragment in result.stderr and "Traceback" not in result.output
+
+
+def test_backtest_law_auto_selects_on_the_training_rows_only(tmp_path: Path) -> None:
+    data = _chinchilla_csv(tmp_path / "runs.csv")
+    out = _json(["backtest", str(data), *MAP, "--law", "auto", "--train-max", "1e19",
+                 "--bootstrap", "20", "--json"])
+    assert out["law"] in ("chinchilla", "kaplan-nd", "chinchilla-tied")
+    # The selection's rows are the training rows: it never saw a held-out run.
+    assert out["selection"]["n_train_rows"] + out["selection"]["n_check_rows"] <= out["n_train"]
+    # Each held-out row says where it sits (N, D), and how many fell inside is counted.
+    assert {"params", "tokens"} <= set(out["rows"][0])
+    assert 0.0 <= out["inside_fraction"] <= 1.0
+    people = runner.invoke(app, ["backtest", str(data), *MAP, "--law", "auto", "--train-max",
+                                 "1e19", "--bootstrap", "20"])
+    assert people.exit_code == 0, people.output
+    assert "held-out rows inside their 95% intervals" in people.stdout
+
+
+def test_approach_2_takes_a_bootstrap(tmp_path: Path) -> None:
+    from test_laws_approaches import _isoflop_table
+
+    path = tmp_path / "isoflop.csv"
+    _isoflop_table().to_csv(path, index=False)
+    out = _json(["fit", str(path), "--approach", "2", "--bootstrap", "50", "--json"])
+    lo, hi = out["bootstrap"]["intervals"]["n_opt_exponent"]
+    assert lo < out["n_opt_exponent"] < hi
+    assert out["bootstrap"]["n_resamples"] == 50
+    people = runner.invoke(app, ["fit", str(path), "--approach", "2", "--bootstrap", "50"])
+    assert people.exit_code == 0 and "95% intervals: n opt exponent" in people.stdout

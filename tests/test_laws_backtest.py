@@ -24,7 +24,8 @@ def test_backtest_predicts_held_out_rows_with_intervals() -> None:
     rows = laws.backtest(laws.get_law("chinchilla"), table, x="flops", train_max=1e20,
                          n_resamples=40, seed=0)
     held_out = table[table["flops"] > 1e20]
-    assert list(rows.columns) == ["run", "x", "measured", "predicted", "lo", "hi", "are"]
+    assert list(rows.columns) == ["run", "x", "measured", "predicted", "lo", "hi", "are",
+                                  "params", "tokens"]
     assert len(rows) == len(held_out) == rows.attrs["n_test"]
     assert rows.attrs["n_train"] + rows.attrs["n_test"] == len(table)
     np.testing.assert_allclose(rows["are"], abs(rows["predicted"] - rows["measured"])

@@ -99,20 +99,26 @@ def fit(
     if not all_rows and {"run", "tokens"} <= set(table.columns):
         table = _regime_rows(table, curve=_is_curve(_one_x(law)))
     if approach in (1, 2):
-        if n_bootstrap:
-            raise ScalinglabError("--bootstrap applies to the parametric fit (--approach 3)")
+        if n_bootstrap and approach == 1:
+            raise ScalinglabError(
+                "--bootstrap applies to --approach 2 (a residual bootstrap of the IsoFLOP "
+                "parabolas) and 3 (the parametric law); Approach 1's envelope has none here")
         if law_name != "chinchilla":
             note(f"--law {law_name} is not used by approach {approach} (it fits no loss law)")
         allocation = laws.envelope_fit(table, str(data)) if approach == 1 else laws.isoflop_fit(
             table, source=str(data)
         )
         result = allocation.to_dict()
+        intervals = None
+        if n_bootstrap:
+            intervals = laws.isoflop_intervals(table, n_bootstrap, seed, source=str(data))
+            result["bootstrap"] = intervals.to_dict()
         if out is not None:
             _write_json(out, result)
         if as_json:
             print_json(result)
         else:
-            _print_allocation(allocation)
+            _print_allocation(allocation, intervals)
         return
     if all_rows:
         _note_rows_per_run(table)
@@ -180,13 +186,22 @@ def backtest(
     final: str = FINAL_OPTION,
     as_json: bool = JSON_OPTION,
 ) -> None:
-    """Fit on small runs, predict the large ones: intervals and absolute relative errors."""
+    """Fit on small runs, predict the large ones: intervals and absolute relative errors.
+
+    With --law auto the form is selected on the training rows alone (held out by compute,
+    the direction a plan extrapolates), so the selection never sees the runs it predicts.
+    """
     from scalinglab import laws
 
-    law = _make_law(law_name, x, x_is_threshold=True)
+    law = None if law_name == "auto" else _make_law(law_name, x, x_is_threshold=True)
     table = _read(data, column_map, drop_highest_loss, _one_x(law), final)
     if not all_rows and {"run", "tokens"} <= set(table.columns):
         table = _regime_rows(table, curve=_is_curve(_one_x(law)))
+    selection = None
+    if law is None:
+        selection = _select_on_training_rows(table, x, train_max, str(data))
+        law = selection.law
+        note(selection.sentence())
     rows = laws.backtest(law, table, x=x, train_max=train_max, n_resamples=n_bootstrap,
                          seed=seed, n_jobs=jobs, source=str(data))
     summary = {
@@ -199,8 +214,11 @@ def backtest(
         "median_are": rows.attrs["median_are"],
         "params": law.params_,
         "fit": rows.attrs["law"],
+        "inside_fraction": rows.attrs["inside_fraction"],
         "rows": rows.to_dict("records"),
     }
+    if selection is not None:
+        summary["selection"] = selection.to_dict()
     if as_json:
         print_json(summary)
         return
@@ -208,6 +226,27 @@ def backtest(
 
 
 # --- Helpers -------------------------------------------------------------------------------
+def _select_on_training_rows(table: pd.DataFrame, x: str, train_max: float,
+                             source: str) -> Any:
+    """`--law auto` for a backtest: the selection sees only the rows it may fit."""
+    from scalinglab import laws
+    from scalinglab.errors import ScalinglabError
+    from scalinglab.laws.base import positive_column
+
+    if x not in table.columns:
+        raise ScalinglabError(f"{source}: --x {x!r} is not a column of the table")
+    train = table[positive_column(table, x, source) <= train_max].reset_index(drop=True)
+    if train.empty:
+        raise ScalinglabError(f"{source}: no rows with {x} <= --train-max {train_max:g}")
+    where = f"{source} (rows with {x} <= {train_max:g})"
+    try:
+        return laws.select_law(train, source=where, holdout="compute")
+    except ScalinglabError as error:  # too few rows near the top compute: hold out a size
+        note(f"--law auto: no compute hold-out ({str(error).removeprefix(where + ': ')}); "
+             "scoring the forms on the largest training size instead")
+        return laws.select_law(train, source=where, holdout="size")
+
+
 def _one_x(law: Law | None) -> str | None:
     """A one-variable law's input column (then only it and loss are required), else None."""
     from scalinglab.laws.forms import OneVariableLaw
@@ -356,7 +395,7 @@ def _print_fit(law: Law, boot: Any, data: Path, summary: dict[str, Any]) -> None
         )
 
 
-def _print_allocation(allocation: Any) -> None:
+def _print_allocation(allocation: Any, intervals: Any = None) -> None:
     name = {1: "Approach 1 (lower envelope)", 2: "Approach 2 (IsoFLOP profiles)"}
     table = Table(title=styled((f"{name[allocation.approach]}: compute-optimal points", "bold")),
                   title_justify="left")
@@ -370,6 +409,13 @@ def _print_allocation(allocation: Any) -> None:
         f"D_opt = {allocation.d_coefficient:.4g} C^{allocation.d_exponent:.4f}",
         highlight=False,
     )
+    if intervals is not None:
+        spans = "   ".join(f"{key.replace('_', ' ')} {lo:.4f} – {hi:.4f}"
+                           for key, (lo, hi) in intervals.intervals.items())
+        failed = f", {intervals.n_failed} failed" if intervals.n_failed else ""
+        console.print(f"{intervals.level:.0%} intervals: {spans or 'none (too few resamples kept)'}"
+                      f" ({intervals.n_resamples} resamples{failed}; {intervals.method})",
+                      highlight=False)
     for reason in allocation.skipped:
         note(f"skipped {reason}")
 
@@ -379,11 +425,19 @@ def _print_backtest(rows: pd.DataFrame, law: Law, n_bootstrap: int) -> None:
     title = (f"Backtest: {law.name} fitted on {attrs['n_train']} rows with {attrs['x']} <= "
              f"{attrs['train_max']:.4g}, predicting {attrs['n_test']}")
     table = Table(title=styled((title, "bold")), title_justify="left")
-    for column in ("run", attrs["x"], "measured", "predicted", "95% interval", "ARE"):
+    sizes = [c for c in ("params", "tokens") if c in rows.columns]
+    names = {"params": "N", "tokens": "D"}
+    for column in ("run", attrs["x"], *(names[c] for c in sizes), "measured", "predicted",
+                   "95% interval", "ARE"):
         table.add_column(column, justify="left" if column == "run" else "right")
-    for row in rows.itertuples():
-        interval = f"{row.lo:.4f} – {row.hi:.4f}" if n_bootstrap else ""
-        table.add_row(str(row.run), f"{row.x:.4g}", f"{row.measured:.4f}",
-                      f"{row.predicted:.4f}", interval, f"{row.are:.2%}")
+    for row in rows.to_dict("records"):
+        interval = f"{row['lo']:.4f} – {row['hi']:.4f}" if n_bootstrap else ""
+        table.add_row(str(row["run"]), f"{row['x']:.4g}", *(f"{row[c]:.4g}" for c in sizes),
+                      f"{row['measured']:.4f}", f"{row['predicted']:.4f}", interval,
+                      f"{row['are']:.2%}")
     console.print(table)
-    console.print(f"median ARE {attrs['median_are']:.2%}", highlight=False)
+    inside = ""
+    if n_bootstrap:
+        held = ((rows["lo"] <= rows["measured"]) & (rows["measured"] <= rows["hi"])).sum()
+        inside = f" · {held} of {len(rows)} held-out rows inside their 95% intervals"
+    console.print(f"median ARE {attrs['median_are']:.2%}{inside}", highlight=False)

@@ -70,6 +70,9 @@ def backtest(
         "hi": hi,
         "are": np.abs(predicted - measured) / measured,
     })
+    for column in ("params", "tokens"):  # where each held-out run sits, for the reader
+        if column in test.columns and column != x:
+            rows[column] = test[column].to_numpy(float)
     rows.attrs.update({
         "median_are": float(np.median(rows["are"])),
         "x": x,
