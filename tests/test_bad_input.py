@@ -267,6 +267,11 @@ def _cases() -> list[tuple[str, list[str], str]]:
         (["--compute", "1e23", "--gpu", "h100", "--n-gpus", "0"], "--n-gpus must be at least 1"),
         (["--compute", "1e23", "--gpu", "h100", "--price-per-hour", "-5"],
          "--price-per-hour must be 0 or more"),
+        (["--gpu-hours", "-1", "--gpu", "h100"], "--gpu-hours must be a positive number"),
+        (["--gpu-hours", "100"], "give --gpu NAME or --peak-flops"),
+        (["--budget-usd", "1e6", "--gpu", "h100"], "--budget-usd needs --price-per-hour"),
+        (["--gpu-hours", "100", "--peak-flops", "0"], "--peak-flops must be a positive"),
+        (["--compute", "1e23", "--budget-usd", "5"], "exactly one of --compute"),
     ):
         add(f"plan-option{args}", [*plan, *args], fragment)
     for args, fragment in (

@@ -47,3 +47,44 @@ def test_fermi_cli_json_and_bad_gpu():
     assert bad.exit_code == 2
     assert "unknown GPU 'v100'" in bad.stderr
     assert "Traceback" not in bad.output
+
+
+def test_llama_3_8b_with_grouped_query_attention_and_a_gated_mlp():
+    # Llama 3 8B: 32 layers, d 4096, 32 heads, 8 KV heads, SwiGLU 14336 wide, vocab 128256,
+    # untied embeddings: 8,030,261,248 parameters, of which 266,240 are norms (not counted).
+    estimate = fermi_estimate(32, 4096, n_ctx=8192, vocab_size=128256, n_head=32, n_kv_heads=8,
+                              ffn_mult=14336 / 4096, gated_ffn=True, tied_embeddings=False)
+    total = estimate["params_nonembedding"] + estimate["params_embedding"]
+    assert total == pytest.approx(8_030_261_248 - 266_240, rel=1e-12)
+    assert estimate["params_12ld2"] == 12 * 32 * 4096**2  # the lecture's rule, beside it
+
+
+def test_hardware_time_is_counted_from_the_full_flops():
+    estimate = fermi_estimate(12, 768, n_ctx=1024, tokens=1e10, gpu="a100")
+    full, six_nd = estimate["training_flops_full"], estimate["training_flops"]
+    assert full / six_nd > 1.25  # GPT-2 small: output layer and attention add ~30%
+    assert estimate["hardware"]["gpu_hours"] == pytest.approx(
+        full / (312e12 * 0.4) / 3600, rel=1e-12)
+
+
+def test_plan_in_gpu_hours_dollars_and_a_custom_peak():
+    runner = CliRunner()
+    by_hours = runner.invoke(app, ["plan", "--gpu-hours", "1e6", "--gpu", "h100", "--mfu", "0.4",
+                                   "--law", "chinchilla-epoch", "--json"])
+    assert by_hours.exit_code == 0, by_hours.output
+    data = json.loads(by_hours.stdout)
+    assert data["compute"] == pytest.approx(1e6 * 3600 * 989e12 * 0.4)
+    assert data["hardware"]["gpu_hours"] == pytest.approx(1e6)  # round trip
+    by_usd = runner.invoke(app, ["plan", "--budget-usd", "2e6", "--price-per-hour", "2",
+                                 "--peak-flops", "1e15", "--law", "chinchilla-epoch", "--json"])
+    assert by_usd.exit_code == 0, by_usd.output
+    data = json.loads(by_usd.stdout)
+    assert data["compute"] == pytest.approx(1e6 * 3600 * 1e15 * 0.4)
+    assert data["hardware"]["cost"] == pytest.approx(2e6)
+    for args, fragment in ((["--gpu-hours", "10"], "give --gpu NAME or --peak-flops"),
+                           (["--budget-usd", "10", "--gpu", "h100"], "needs --price-per-hour"),
+                           (["--compute", "1e20", "--gpu-hours", "1"], "exactly one of"),
+                           ([], "exactly one of")):
+        bad = runner.invoke(app, ["plan", "--law", "chinchilla-epoch", *args])
+        assert bad.exit_code == 2 and fragment in bad.stderr, bad.output
+        assert bad.stderr.count("\n") == 1

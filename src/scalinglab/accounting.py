@@ -13,6 +13,7 @@ Conventions (they match `scalinglab.models` exactly; a test checks it against to
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from scalinglab import constants
@@ -105,30 +106,59 @@ def gpu_spec(gpu: str) -> dict[str, float]:
     return constants.GPUS[key]
 
 
+def accelerator(gpu: str | None, peak_flops: float | None = None) -> dict[str, object]:
+    """A named GPU's spec, or a custom chip's (`--peak-flops`, no power figure known)."""
+    if peak_flops is not None:
+        if not (peak_flops > 0 and math.isfinite(peak_flops)):
+            raise ScalinglabError(f"--peak-flops must be a positive number, got {peak_flops}")
+        spec = dict(gpu_spec(gpu)) if gpu is not None else {"power_watts": None}
+        return {"name": gpu.lower() if gpu else "custom", **spec, "peak_flops": peak_flops}
+    if gpu is None:
+        raise ScalinglabError("give --gpu NAME or --peak-flops FLOP/s")
+    return {"name": gpu.lower(), **gpu_spec(gpu)}
+
+
 def hardware_cost(
     flops: float,
-    gpu: str,
+    gpu: str | None,
     mfu: float = 0.4,
     n_gpus: int = 1,
     price_per_gpu_hour: float | None = None,
+    peak_flops: float | None = None,
 ) -> dict[str, float | None]:
     """GPU-hours, days on `n_gpus`, energy (kWh at the chip's board power) and cost of `flops`."""
-    if not 0 < mfu <= 1:
-        raise ScalinglabError(f"--mfu must be in (0, 1], got {mfu}")
+    _check_mfu(mfu)
     if n_gpus < 1:
         raise ScalinglabError(f"--n-gpus must be at least 1, got {n_gpus}")
-    spec = gpu_spec(gpu)
-    gpu_hours = flops / (spec["peak_flops"] * mfu) / constants.SECONDS_PER_HOUR
+    spec = accelerator(gpu, peak_flops)
+    gpu_hours = flops / (float(spec["peak_flops"]) * mfu) / constants.SECONDS_PER_HOUR
+    power = spec["power_watts"]
     return {
-        "gpu": gpu.lower(),
+        "gpu": spec["name"],
+        "peak_flops": spec["peak_flops"],
         "mfu": mfu,
         "gpu_hours": gpu_hours,
         "gpu_days": gpu_hours / 24.0,
         "n_gpus": n_gpus,
         "wall_days": gpu_hours / 24.0 / n_gpus,
-        "energy_kwh": gpu_hours * spec["power_watts"] / 1000.0,
+        "energy_kwh": None if power is None else gpu_hours * float(power) / 1000.0,
         "cost": None if price_per_gpu_hour is None else gpu_hours * price_per_gpu_hour,
     }
+
+
+def flops_from_gpu_hours(gpu_hours: float, gpu: str | None, mfu: float = 0.4,
+                         peak_flops: float | None = None) -> float:
+    """The training FLOPs `gpu_hours` of a chip at `mfu` buy: hours x 3600 x peak x MFU."""
+    _check_mfu(mfu)
+    if not (gpu_hours > 0 and math.isfinite(gpu_hours)):
+        raise ScalinglabError(f"--gpu-hours must be a positive number, got {gpu_hours}")
+    spec = accelerator(gpu, peak_flops)
+    return gpu_hours * constants.SECONDS_PER_HOUR * float(spec["peak_flops"]) * mfu
+
+
+def _check_mfu(mfu: float) -> None:
+    if not 0 < mfu <= 1:
+        raise ScalinglabError(f"--mfu must be in (0, 1], got {mfu}")
 
 
 def pf_days(flops: float) -> float:
@@ -155,18 +185,36 @@ def fermi_estimate(
     gpu: str | None = None,
     mfu: float = 0.4,
     n_gpus: int = 1,
+    ffn_mult: float = 4.0,
+    n_head: int | None = None,
+    n_kv_heads: int | None = None,
+    tied_embeddings: bool = True,
+    gated_ffn: bool = False,
 ) -> dict[str, object]:
-    """Back-of-the-envelope numbers for a standard transformer, as in the scaling-law lectures.
+    """Back-of-the-envelope numbers for a transformer, as in the scaling-law lectures.
 
-    Parameters: 12 * n_layer * d_model^2 (non-embedding). FLOPs per token: 6N, plus attention
+    Parameters: 12 * n_layer * d_model^2 (non-embedding) for the standard shape; in general
+    n_layer * (2 d^2 + 2 d^2 n_kv_heads / n_head + m ffn_mult d^2): query and output
+    projections, keys and values shared by `n_kv_heads` groups (grouped-query attention), and
+    an MLP `ffn_mult` x d_model wide with m = 2 matrices (3 for a gated MLP, SwiGLU as in Llama;
+    norms are left out, 0.003% of Llama 3 8B). FLOPs per token: 6N, plus attention
     6 * n_layer * n_ctx * d_model, plus the output layer 6 * d_model * vocab. Training FLOPs:
-    the familiar 6 N D, and the fuller count with attention and output layer beside it.
+    the familiar 6 N D, and the fuller count beside it; hardware time is the fuller count's.
     """
     for name, value in (("n_layer", n_layer), ("d_model", d_model), ("n_ctx", n_ctx),
                         ("vocab", vocab_size)):
         if value < 1:
             raise ScalinglabError(f"--{name.replace('_', '-')} must be at least 1, got {value}")
-    n = fermi_params(n_layer, d_model)
+    if not ffn_mult > 0:
+        raise ScalinglabError(f"--ffn-mult must be positive, got {ffn_mult}")
+    n_head = n_head if n_head is not None else max(1, d_model // 128)
+    n_kv_heads = n_head if n_kv_heads is None else n_kv_heads
+    if n_head < 1 or d_model % n_head:
+        raise ScalinglabError(f"--n-head {n_head} must divide --d-model {d_model}")
+    if n_kv_heads < 1 or n_head % n_kv_heads:
+        raise ScalinglabError(f"--n-kv-heads {n_kv_heads} must divide --n-head {n_head}")
+    per_block = (2 + 2 * n_kv_heads / n_head + (3 if gated_ffn else 2) * ffn_mult) * d_model**2
+    n = n_layer * per_block
     attention = 6.0 * n_layer * n_ctx * d_model
     output_layer = 6.0 * d_model * vocab_size
     estimate: dict[str, object] = {
@@ -174,8 +222,14 @@ def fermi_estimate(
         "d_model": d_model,
         "n_ctx": n_ctx,
         "vocab_size": vocab_size,
+        "n_head": n_head,
+        "n_kv_heads": n_kv_heads,
+        "ffn_mult": ffn_mult,
+        "gated_ffn": gated_ffn,
+        "tied_embeddings": tied_embeddings,
+        "params_12ld2": fermi_params(n_layer, d_model),
         "params_nonembedding": n,
-        "params_embedding": float(vocab_size * d_model),
+        "params_embedding": float(vocab_size * d_model * (1 if tied_embeddings else 2)),
         "flops_per_token_6n": 6.0 * n,
         "flops_per_token": 6.0 * n + attention + output_layer,
         "attention_share": attention_flops_share(n_ctx, d_model),
@@ -184,14 +238,16 @@ def fermi_estimate(
         if not tokens > 0:
             raise ScalinglabError(f"--tokens must be positive, got {tokens}")
         training = 6.0 * n * tokens
+        full = (6.0 * n + attention + output_layer) * tokens
         estimate.update(
             tokens=tokens,
             tokens_per_param=tokens / n,
             training_flops=training,
-            training_flops_full=(6.0 * n + attention + output_layer) * tokens,
+            training_flops_full=full,
             pf_days=pf_days(training),
+            pf_days_full=pf_days(full),
             data_stock_fractions=data_stock_fractions(tokens),
         )
-        if gpu is not None:
-            estimate["hardware"] = hardware_cost(training, gpu, mfu=mfu, n_gpus=n_gpus)
+        if gpu is not None:  # a GPU runs every FLOP, not only the 6N ones
+            estimate["hardware"] = hardware_cost(full, gpu, mfu=mfu, n_gpus=n_gpus)
     return estimate

@@ -104,6 +104,11 @@ RULES: dict[str, Rule] = {
     "--mfu": Rule(low=0, low_open=True, high=1),
     "--n-gpus": AT_LEAST_1,
     "--price-per-hour": NON_NEGATIVE,
+    "--gpu-hours": Rule(low=0, low_open=True, noun="GPU-hours"),
+    "--budget-usd": Rule(low=0, low_open=True, noun="dollars"),
+    "--peak-flops": Rule(low=0, low_open=True, noun="FLOP/s"),
+    "--ffn-mult": POSITIVE,
+    "--n-kv-heads": AT_LEAST_1,
     "--max-hours": POSITIVE,
 }
 

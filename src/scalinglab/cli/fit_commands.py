@@ -426,13 +426,16 @@ def _print_backtest(rows: pd.DataFrame, law: Law, n_bootstrap: int) -> None:
              f"{attrs['train_max']:.4g}, predicting {attrs['n_test']}")
     table = Table(title=styled((title, "bold")), title_justify="left")
     sizes = [c for c in ("params", "tokens") if c in rows.columns]
-    names = {"params": "N", "tokens": "D"}
-    for column in ("run", attrs["x"], *(names[c] for c in sizes), "measured", "predicted",
-                   "95% interval", "ARE"):
-        table.add_column(column, justify="left" if column == "run" else "right")
+    short = {"flops": "C", "params": "N", "tokens": "D"}
+    longest = max((len(str(r)) for r in rows["run"]), default=3)
+    # A run's name is shown whole; the numbers fold rather than lose digits to an ellipsis.
+    table.add_column("run", justify="left", no_wrap=True, min_width=min(longest, 40))
+    for column in (short.get(attrs["x"], attrs["x"]), *(short[c] for c in sizes), "measured",
+                   "predicted", "95% interval", "ARE"):
+        table.add_column(column, justify="right", overflow="fold")
     for row in rows.to_dict("records"):
-        interval = f"{row['lo']:.4f} – {row['hi']:.4f}" if n_bootstrap else ""
-        table.add_row(str(row["run"]), f"{row['x']:.4g}", *(f"{row[c]:.4g}" for c in sizes),
+        interval = f"{row['lo']:.4f}–{row['hi']:.4f}" if n_bootstrap else ""
+        table.add_row(str(row["run"]), f"{row['x']:.3g}", *(f"{row[c]:.3g}" for c in sizes),
                       f"{row['measured']:.4f}", f"{row['predicted']:.4f}", interval,
                       f"{row['are']:.2%}")
     console.print(table)

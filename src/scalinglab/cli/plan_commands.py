@@ -56,7 +56,18 @@ def _check_unique_tokens(law: Any, unique_tokens: float) -> None:
 @app.command()
 @user_errors
 def plan(
-    compute: float = typer.Option(..., "--compute", help="Training compute budget in FLOPs."),
+    compute: float | None = typer.Option(
+        None, "--compute", help="Training compute budget in FLOPs."
+    ),
+    gpu_hours: float | None = typer.Option(
+        None, "--gpu-hours", help="The budget as GPU-hours of --gpu (or --peak-flops) at --mfu."
+    ),
+    budget_usd: float | None = typer.Option(
+        None, "--budget-usd", help="The budget in dollars, at --price-per-hour per GPU-hour."
+    ),
+    peak_flops: float | None = typer.Option(
+        None, "--peak-flops", help="Peak FLOP/s of one accelerator (instead of a named --gpu)."
+    ),
     law_name: str | None = typer.Option(
         None, "--law", help="A published law: chinchilla-hoffmann, chinchilla-epoch, kaplan."
     ),
@@ -96,6 +107,8 @@ def plan(
     from scalinglab import accounting, decide
     from scalinglab.extrapolation import check_buys_a_model
 
+    compute, budget = _budget(compute, gpu_hours, budget_usd, gpu, mfu, peak_flops,
+                              price_per_hour)
     law, samples = decide.load_law(law_name, fit_path)
     given = {"family": family, "vocab_size": vocab_size, "n_ctx": n_ctx}
     if any(given.values()):
@@ -106,6 +119,8 @@ def plan(
     reach = _reach(fit_path, optimum, allow_extrapolation)
     result = decide.with_intervals(lambda lw: decide.compute_optimal(lw, compute), law, samples)
     result = {"law": law.name if law_name is None else law_name, **result}
+    if budget:
+        result["budget"] = budget
     if reach is not None:
         result["extrapolation"] = reach.to_dict()
     if inference_tokens is not None:
@@ -117,10 +132,10 @@ def plan(
         result["data_limited"] = decide.with_intervals(
             lambda lw: decide.data_limited_optimal(lw, compute, unique_tokens), law, samples
         )
-    if gpu is not None:
+    if gpu is not None or peak_flops is not None:
         result["hardware"] = accounting.hardware_cost(
-            compute, gpu, mfu=mfu, n_gpus=n_gpus, price_per_gpu_hour=price_per_hour
-        )
+            compute, gpu, mfu=mfu, n_gpus=n_gpus, price_per_gpu_hour=price_per_hour,
+            peak_flops=peak_flops)
     if reach is not None and reach.sentence():
         note(reach.sentence())  # stderr, also under --json
     if as_json:
@@ -137,6 +152,33 @@ def plan(
                        ("hardware", "Hardware")):
         if key in result:
             console.print(_quantity_table(title, result[key], result[key].get("intervals")))
+
+
+def _budget(compute: float | None, gpu_hours: float | None, budget_usd: float | None,
+            gpu: str | None, mfu: float, peak_flops: float | None,
+            price_per_hour: float | None) -> tuple[float, dict[str, Any]]:
+    """The budget in FLOPs, from exactly one of --compute, --gpu-hours, --budget-usd; and how
+    it was converted (empty for --compute)."""
+    from scalinglab import accounting
+    from scalinglab.errors import ScalinglabError
+
+    given = [flag for flag, value in (("--compute", compute), ("--gpu-hours", gpu_hours),
+                                      ("--budget-usd", budget_usd)) if value is not None]
+    if len(given) != 1:
+        raise ScalinglabError("give the budget as exactly one of --compute FLOPS, --gpu-hours H "
+                              f"or --budget-usd X (got {', '.join(given) or 'none'})")
+    if compute is not None:
+        return compute, {}
+    if budget_usd is not None:
+        if price_per_hour is None or price_per_hour <= 0:
+            raise ScalinglabError("--budget-usd needs --price-per-hour (dollars per GPU-hour, "
+                                  "above 0)")
+        gpu_hours = budget_usd / price_per_hour
+    assert gpu_hours is not None
+    flops = accounting.flops_from_gpu_hours(gpu_hours, gpu, mfu, peak_flops)
+    spec = accounting.accelerator(gpu, peak_flops)
+    return flops, {"gpu_hours": gpu_hours, "gpu": spec["name"], "peak_flops": spec["peak_flops"],
+                   "mfu": mfu, "usd": budget_usd, "flops": flops}
 
 
 def _reach(fit_path: Path | None, optimum: dict[str, Any], allow: bool) -> Any:
@@ -166,15 +208,34 @@ def fermi(
     gpu: str | None = typer.Option(None, "--gpu", help="a100, h100 or h200."),
     mfu: float = typer.Option(0.4, "--mfu", help="Model-FLOPs utilisation assumed with --gpu."),
     n_gpus: int = typer.Option(1, "--n-gpus", help="GPUs training in parallel."),
+    ffn_mult: float = typer.Option(4.0, "--ffn-mult", help="MLP width / d_model."),
+    n_head: int | None = typer.Option(
+        None, "--n-head", help="Attention heads (default: d_model / 128)."
+    ),
+    n_kv_heads: int | None = typer.Option(
+        None, "--n-kv-heads", help="Key/value heads (grouped-query attention; default: n_head)."
+    ),
+    tied_embeddings: bool = typer.Option(
+        True, "--tied-embeddings/--untied-embeddings",
+        help="Whether the output layer shares the token embedding's weights (GPT-2/3 do).",
+    ),
+    gated_ffn: bool = typer.Option(
+        False, "--gated-ffn", help="A gated MLP (SwiGLU, as in Llama): three matrices, not two."
+    ),
     as_json: bool = JSON_OPTION,
 ) -> None:
-    """Fermi estimates: parameters, FLOPs per token, attention share, PF-days, GPU-days, data."""
+    """Fermi estimates: parameters, FLOPs per token, attention share, PF-days, GPU-days, data.
+
+    Hardware time is counted from the full FLOPs (attention and output layer included).
+    """
     from scalinglab.accounting import fermi_estimate, gpu_spec
 
     if gpu is not None:
         gpu_spec(gpu)  # a known GPU, even when no --tokens makes it used
     estimate = fermi_estimate(n_layer, d_model, n_ctx=n_ctx, vocab_size=vocab, tokens=tokens,
-                              gpu=gpu, mfu=mfu, n_gpus=n_gpus)
+                              gpu=gpu, mfu=mfu, n_gpus=n_gpus, ffn_mult=ffn_mult,
+                              n_head=n_head, n_kv_heads=n_kv_heads,
+                              tied_embeddings=tied_embeddings, gated_ffn=gated_ffn)
     if as_json:
         print_json(estimate)
         return
