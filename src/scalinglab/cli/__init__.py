@@ -7,6 +7,7 @@ from scalinglab.cli.app import app
 from scalinglab.cli import analysis_commands  # noqa: F401
 from scalinglab.cli import demo_commands  # noqa: F401
 from scalinglab.cli import fit_commands  # noqa: F401
+from scalinglab.cli import import_commands  # noqa: F401
 from scalinglab.cli import plan_commands  # noqa: F401
 from scalinglab.cli import predict_commands  # noqa: F401
 from scalinglab.cli import report_commands  # noqa: F401
