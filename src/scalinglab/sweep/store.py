@@ -92,9 +92,11 @@ SEQUENCE_LOSS = "sequence_loss"
 
 @dataclass
 class RunRecord:
-    """A finished (or diverged, or interrupted) run, as the driver writes it in one transaction."""
+    """A finished (or diverged, interrupted, failed) run, as the driver writes it in one
+    transaction. `failed` (with `error`) is a run that ran and failed: a trainer command that
+    exited non-zero or wrote a metrics file that cannot be read."""
 
-    status: str  # done | diverged | interrupted
+    status: str  # done | diverged | interrupted | failed
     measurements: pd.DataFrame
     position_losses: pd.DataFrame = field(default_factory=pd.DataFrame)
     accuracy: dict[str, float] = field(default_factory=dict)
@@ -105,6 +107,7 @@ class RunRecord:
     seconds: float | None = None
     corpus_fingerprint: str | None = None
     host: str | None = None
+    error: str | None = None
 
 
 class Store:
@@ -354,6 +357,9 @@ class Store:
         """Write a finished run and all its rows in one transaction (see the module doc)."""
         if record.status == "interrupted":
             self.mark_pending(run_hash)
+            return
+        if record.status == "failed":
+            self.mark_failed(run_hash, record.error or "failed")
             return
         if record.status not in FINISHED:
             raise ValueError(f"unknown run status {record.status!r}")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from scalinglab.sweep.store import RunRecord
@@ -18,8 +18,26 @@ PROGRESS_INTERVAL_SECONDS = 0.5
 
 
 @dataclass(frozen=True)
+class TrainerCommand:
+    """A researcher's own trainer for one run (`command`): the command's arguments as
+    templates, the text of every placeholder but `{resume}` (the runner knows it at launch),
+    the environment it adds and the folder it runs in."""
+
+    argv: tuple[str, ...]
+    values: dict[str, str] = field(hash=False)
+    env: dict[str, str] = field(hash=False)
+    cwd: str
+
+    def render(self, resume: bool) -> list[str]:
+        """The arguments to launch, `{resume}` = "1" for a run relaunched, else "0"."""
+        values = {**self.values, "resume": "1" if resume else "0"}
+        return [argument.format_map(values) for argument in self.argv]
+
+
+@dataclass(frozen=True)
 class Task:
-    """One run for an executor: the `RunConfig` fields, its threads and checkpoint folder."""
+    """One run for an executor: its config (`RunConfig` fields, or a trainer command's), its
+    threads and checkpoint folder, and for a trainer command what the runner launches."""
 
     hash: str
     name: str
@@ -27,6 +45,7 @@ class Task:
     threads: int
     out_dir: str
     gpus: float = 0.0
+    command: TrainerCommand | None = None
 
 
 @dataclass(frozen=True)
