@@ -18,6 +18,11 @@ A design is one of four kinds, each a classic way to measure a scaling law:
 Every design crosses its runs with `families` and `seeds`. Sizes are non-embedding parameters N:
 the training engine's size ladder picks the shape, so the measured N differs a little.
 
+With `trainer = { command = "..." }` the runs are a researcher's own command instead (grid,
+isoflop and scan; see `command`): sizes are taken as given, every key of `[hparams]` is a
+placeholder of the command and part of each run's key, and a list of values is crossed (each
+value its own run, named in the run name, as a scan's values are).
+
 TOML layout (flat; ladders are a list or a table `{min, max, count}`):
 
     name = "my-grid"
@@ -35,6 +40,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import itertools
 import math
 import tomllib
 from collections.abc import Iterable
@@ -43,16 +49,20 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
     Field,
     TypeAdapter,
     ValidationError,
+    ValidationInfo,
     model_validator,
 )
+from pydantic_core import PydanticCustomError
 
 from scalinglab.errors import ScalinglabError
+from scalinglab.sweep import command as commands
 
 KINDS = ("grid", "isoflop", "curves", "scan")
 FAMILIES = ("transformer", "lstm")
@@ -102,6 +112,47 @@ def _ladder(value: Any) -> Any:
 
 PositiveFloat = Annotated[float, Field(gt=0)]
 Ladder = Annotated[list[PositiveFloat], BeforeValidator(_ladder), Field(min_length=1)]
+NAME_PATTERN = r"^[A-Za-z0-9._-]+$"
+
+
+def _engine_choice(allowed: tuple[str, ...]) -> AfterValidator:
+    """One of `allowed` (what the lab's engine knows), or with a trainer command any name:
+    the command decides what it means. `parse_design` says which (validation context)."""
+    expected = " or ".join([", ".join(repr(a) for a in allowed[:-1]), repr(allowed[-1])])
+
+    def check(value: str, info: ValidationInfo) -> str:
+        if value in allowed or (info.context or {}).get("command"):
+            return value
+        raise PydanticCustomError("literal_error", "Input should be {expected}",
+                                  {"expected": expected})
+
+    return AfterValidator(check)
+
+
+Family = Annotated[str, Field(pattern=NAME_PATTERN), _engine_choice(FAMILIES)]
+HparamValue = bool | int | float | str
+
+
+class Trainer(BaseModel):
+    """A researcher's own training command, run once per run (see `command`)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    command: str = Field(min_length=1)
+    env: dict[str, str] = Field(default_factory=dict)  # added to the environment of each run
+    cwd: str | None = None  # where it runs (default: where the sweep is launched)
+
+
+class SlurmKeys(BaseModel):
+    """Resources of each Slurm job (`[slurm]`, or the --slurm-* options of `sweep run`)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    partition: str | None = None
+    gpus: int | None = Field(default=None, ge=0)  # per job (default: 1 for device cuda, else 0)
+    cpus: int | None = Field(default=None, ge=1)  # per job (default: the run's threads)
+    time: float | None = Field(default=None, gt=0)  # minutes per job
+    mem: str | None = Field(default=None, pattern=r"^[0-9]+[KMGT]?$")  # Slurm's --mem, e.g. 16G
 
 
 class _Common(BaseModel):
@@ -109,9 +160,9 @@ class _Common(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9._-]+$")
+    name: str = Field(min_length=1, pattern=NAME_PATTERN)
     corpus: str = "stdlib"
-    families: list[Literal["transformer", "lstm"]] = Field(default=["transformer"], min_length=1)
+    families: list[Family] = Field(default=["transformer"], min_length=1)
     seeds: list[Annotated[int, Field(ge=0, lt=2**32)]] = Field(default=[0], min_length=1)
     device: Literal["cpu", "cuda"] = "cpu"
     threads: int | None = Field(
@@ -120,9 +171,19 @@ class _Common(BaseModel):
     overrides: dict[str, Any] = Field(default_factory=dict)
     # Several corpora: the same runs on each (replaces `corpus`; run names start with it).
     corpora: list[str] = Field(default_factory=list)
+    # A researcher's own trainer instead of the lab's engine, and its placeholders.
+    trainer: Trainer | None = None
+    hparams: dict[str, HparamValue | Annotated[list[HparamValue], Field(min_length=1)]] = \
+        Field(default_factory=dict)
+    slurm: SlurmKeys = Field(default_factory=SlurmKeys)
 
     def runs(self) -> list[RunSpec]:
         """Every run of the design, on `corpus` or on each of `corpora`."""
+        if self.trainer is not None:
+            return self._command_runs(self.trainer)
+        if self.hparams:
+            raise ValueError("[hparams] are the placeholders of a trainer command; set trainer = "
+                             "{ command = \"...\" }, or use [overrides] for the lab's engine")
         if not self.corpora:
             return self._runs()
         return [RunSpec.make(spec.config, spec.budget, spec.varied, prefix=f"{corpus}-")
@@ -145,6 +206,60 @@ class _Common(BaseModel):
             for seed in self.seeds:
                 yield family, seed
 
+    # --- a trainer command's runs -------------------------------------------------------------
+
+    def _points(self) -> list[CommandPoint]:
+        """The (params, tokens) points of a trainer-command design, before families, seeds
+        and hparams are crossed."""
+        raise NotImplementedError
+
+    def _command_runs(self, trainer: Trainer) -> list[RunSpec]:
+        """Runs of a trainer command: points x families x seeds x the hparams' lists."""
+        points = self._points()
+        if self.overrides:
+            raise ValueError("[overrides] sets the lab engine's RunConfig, which a trainer command "
+                             "does not read; put your command's settings in [hparams]")
+        if self.corpora or "corpus" in self.model_fields_set:
+            raise ValueError("corpus and corpora name the lab engine's data; a trainer command "
+                             "reads its own: pass it through [hparams]")
+        self._check_placeholders(trainer, points)
+        listed = [k for k, v in self.hparams.items() if isinstance(v, list)]
+        choices = [v if isinstance(v, list) else [v] for v in self.hparams.values()]
+        specs = []
+        for family, seed in self._crossed():
+            for point in points:
+                for values in itertools.product(*choices):
+                    hparams = {**dict(zip(self.hparams, values, strict=True)), **point.varied}
+                    config = {"trainer": "command", "command": trainer.command,
+                              "env": dict(trainer.env), "cwd": trainer.cwd, "family": family,
+                              "seed": seed, "params": point.params, "tokens": point.tokens,
+                              "hparams": hparams, "budget": point.budget}
+                    named = [*point.named, *listed]
+                    specs.append(RunSpec(name=command_run_name(config, named), config=config,
+                                         budget=point.budget))
+        return specs
+
+    def _check_placeholders(self, trainer: Trainer, points: list[CommandPoint]) -> None:
+        """Every placeholder the command uses is defined, and no hparam hides a lab one."""
+        scanned = [k for k in points[0].varied] if points else []
+        for key in [*self.hparams, *scanned]:
+            if not key.isidentifier():
+                raise ValueError(f"hparams.{key}: a placeholder name is letters, digits and _")
+            if key in commands.RESERVED_NAMES:
+                raise ValueError(f"hparams.{key}: {key!r} is the lab's (placeholders the lab "
+                                 f"fills: {', '.join(commands.LAB_PLACEHOLDERS)}; columns it "
+                                 "writes: " + ", ".join(commands.LAB_COLUMNS) + ")")
+        clash = sorted(set(self.hparams) & set(scanned))
+        if clash:
+            raise ValueError(f"hparams.{clash[0]} is also scanned; set it in one place")
+        defined = [*commands.LAB_PLACEHOLDERS, *self.hparams, *scanned]
+        if any(point.budget is not None for point in points):
+            defined.insert(len(commands.LAB_PLACEHOLDERS), commands.BUDGET_PLACEHOLDER)
+        for name in commands.placeholders(trainer.command):
+            if name not in defined:
+                raise ValueError(f"trainer.command uses {{{name}}}, which the design does not "
+                                 f"define (defined: {', '.join(defined)})")
+
 
 class GridDesign(_Common):
     """Model sizes x token budgets (every pair is one run, cosine schedule to its own end)."""
@@ -161,6 +276,9 @@ class GridDesign(_Common):
             for n in self.params
             for d in self.tokens
         ]
+
+    def _points(self) -> list[CommandPoint]:
+        return [CommandPoint(n, d) for n in self.params for d in self.tokens]
 
 
 class IsoflopDesign(_Common):
@@ -183,6 +301,15 @@ class IsoflopDesign(_Common):
                         **self.base_config(family, seed), "params": n, "tokens": tokens,
                         "schedule": "cosine"}, budget=budget))
         return specs
+
+    def _points(self) -> list[CommandPoint]:
+        """As `_runs`, with D = C / (6N): a trainer command's FLOPs are 6 N D."""
+        points = []
+        for budget in self.budgets:
+            optimum = math.sqrt(budget / (6.0 * self.tokens_per_param))
+            for n in geometric(optimum / self.spread, optimum * self.spread, self.sizes):
+                points.append(CommandPoint(n, round3(budget / (6.0 * n)), budget=budget))
+        return points
 
 
 class CurvesDesign(_Common):
@@ -220,6 +347,10 @@ class CurvesDesign(_Common):
                     "schedule": "wsd", "cooldown_tokens": branches}))
         return specs
 
+    def _points(self) -> list[CommandPoint]:
+        raise ValueError("kind 'curves' needs the cooldown branches of the lab's own engine; a "
+                         "trainer command runs with kind grid, isoflop or scan")
+
     def _budget_runs(self) -> list[RunSpec]:
         """Runs whose branches end at exact compute budgets; planning turns each budget into
         tokens with the run's exact FLOPs per token (`plan._resolved`)."""
@@ -243,8 +374,8 @@ class ScanDesign(_Common):
     """One hyperparameter at several values, at a fixed size and token budget."""
 
     kind: Literal["scan"]
-    hyperparameter: Literal["lr", "n_ctx", "batch_tokens", "n_layer", "warmup_tokens",
-                            "weight_decay"]
+    # a `RunConfig` field for the lab's engine; with a trainer command, a placeholder name
+    hyperparameter: Annotated[str, _engine_choice(SCAN_HYPERPARAMETERS)]
     values: Ladder
     params: PositiveFloat
     tokens: PositiveFloat
@@ -272,11 +403,28 @@ class ScanDesign(_Common):
                 specs.append(RunSpec.make(config, varied=self.hyperparameter))
         return specs
 
+    def _points(self) -> list[CommandPoint]:
+        return [CommandPoint(self.params, self.tokens, named=(self.hyperparameter,),
+                             varied={**{key: column[i] for key, column in self.together.items()},
+                                     self.hyperparameter: value})
+                for i, value in enumerate(self.values)]
+
 
 Design = Annotated[
     GridDesign | IsoflopDesign | CurvesDesign | ScanDesign, Field(discriminator="kind")
 ]
 _DESIGN_ADAPTER: TypeAdapter[Any] = TypeAdapter(Design)
+
+
+@dataclass(frozen=True)
+class CommandPoint:
+    """One (params, tokens) point of a trainer-command design, with what a scan varies there."""
+
+    params: float
+    tokens: float
+    budget: float | None = None
+    varied: dict[str, Any] = field(default_factory=dict, hash=False)  # scanned placeholders
+    named: tuple[str, ...] = ()  # those shown in the run name
 
 
 @dataclass(frozen=True)
@@ -316,6 +464,17 @@ def run_name(config: dict[str, Any], varied: str | None = None) -> str:
     return "-".join(parts).replace("+", "")
 
 
+def command_run_name(config: dict[str, Any], named: list[str]) -> str:
+    """`gpt-N1e04-D2e05-lr0.003-s0`: a trainer-command run, with the hparams that vary."""
+    parts = [str(config["family"]), f"N{config['params']:.3g}", f"D{config['tokens']:.3g}"]
+    for key in named:
+        value = config["hparams"][key]
+        text = f"{value:.3g}" if isinstance(value, float) else commands.value_text(value)
+        parts.append(f"{key}{text}")
+    parts.append(f"s{config['seed']}")
+    return "-".join(parts).replace("+", "")
+
+
 def parse_design(data: dict[str, Any], source: str = "design") -> Design:
     """Validate a design from its TOML data; any problem is one line naming the key."""
     kind = data.get("kind")
@@ -323,13 +482,14 @@ def parse_design(data: dict[str, Any], source: str = "design") -> Design:
         got = "missing" if kind is None else repr(kind)
         raise ScalinglabError(f"{source}: key 'kind' is {got}; allowed: {', '.join(KINDS)}")
     try:
-        design = _DESIGN_ADAPTER.validate_python(data)
+        design = _DESIGN_ADAPTER.validate_python(data, context={"command": "trainer" in data})
         runs = design.runs()
     except ValidationError as error:
         raise ScalinglabError(f"{source}: {_describe(error)}") from None
     except ValueError as error:
         raise ScalinglabError(f"{source}: {error}") from None
-    _check_run_configs(design, runs, source)
+    if design.trainer is None:
+        _check_run_configs(design, runs, source)
     names = [spec.name for spec in runs]
     if len(set(names)) != len(names):
         duplicate = next(n for n in names if names.count(n) > 1)

@@ -4,7 +4,8 @@
   FLOPs per token of the shape the size ladder picks, times the tokens it will really train,
   cooldown branches included. So a plan's FLOPs match what the runs record. An isoflop run's
   tokens are set here from its budget and that exact count, so the runs of one budget share
-  one `flops` value in the measurements table (what IsoFLOP fitting groups by).
+  one `flops` value in the measurements table (what IsoFLOP fitting groups by). A trainer
+  command's runs keep their sizes as given and plan 6 N D FLOPs (`command`).
 - Threads: a run below `SMALL_RUN_PARAMS` non-embedding parameters gets one thread, so small runs
   pack side by side; a bigger one gets every thread of a machine (see `executors`).
 - Queue: big runs first (one at a time, all threads), then small runs in decreasing FLOPs, the
@@ -24,6 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from scalinglab.errors import ScalinglabError
+from scalinglab.sweep.command import FLOPS_PER_PARAM_TOKEN, command_hash
 from scalinglab.sweep.design import Design, RunSpec, round3
 from scalinglab.sweep.executors import SMALL_RUN_PARAMS
 
@@ -64,6 +66,8 @@ class RunPlan:
 
 def plan_sweep(design: Design, big_run_threads: int) -> list[RunPlan]:
     """Resolve every run of `design` with the training engine (no training)."""
+    if design.trainer is not None:
+        return _plan_commands(design, big_run_threads)
     from scalinglab.train import RunConfig, plan_run
 
     plans = []
@@ -87,6 +91,27 @@ def plan_sweep(design: Design, big_run_threads: int) -> list[RunPlan]:
             spec=spec, hash=run_hash, params_nonembedding=engine.shape.params_nonembedding,
             tokens=tokens, flops=engine.model_config.flops_per_token() * tokens,
             threads=min(threads, big_run_threads), gpus=1.0 if design.device == "cuda" else 0.0))
+    return plans
+
+
+def _plan_commands(design: Design, big_run_threads: int) -> list[RunPlan]:
+    """A trainer command's runs: sizes as given, FLOPs 6 N D, threads by the same rule."""
+    plans = []
+    seen: set[str] = set()
+    for spec in design.runs():
+        run_hash = command_hash(spec.config)
+        if run_hash in seen:
+            continue
+        seen.add(run_hash)
+        params, tokens = float(spec.config["params"]), float(spec.config["tokens"])
+        if design.device == "cuda":
+            threads = design.threads or GPU_RUN_THREADS
+        else:
+            threads = design.threads or (1 if params < SMALL_RUN_PARAMS else big_run_threads)
+        plans.append(RunPlan(
+            spec=spec, hash=run_hash, params_nonembedding=round(params), tokens=tokens,
+            flops=FLOPS_PER_PARAM_TOKEN * params * tokens, threads=min(threads, big_run_threads),
+            gpus=1.0 if design.device == "cuda" else 0.0))
     return plans
 
 
