@@ -70,6 +70,14 @@ def _estimate(
                                                    gpus)
 
 
+def _probe(design: Any, probe: bool) -> bool:
+    """Whether to probe throughput: never for a trainer command (the lab cannot time it)."""
+    if probe and design.trainer is not None:
+        note("a trainer command is not probed: no wall-time estimate")
+        return False
+    return probe
+
+
 @sweep_app.command("plan")
 @user_errors
 def plan_command(
@@ -90,7 +98,7 @@ def plan_command(
     design = designs.resolve(file, preset)
     capacity = workers or os.cpu_count() or 1
     plans = planning.plan_sweep(design, capacity)
-    seconds, wall = _estimate(plans, capacity, probe, max_hours)
+    seconds, wall = _estimate(plans, capacity, _probe(design, probe), max_hours)
     total_flops = sum(p.flops for p in plans)
     rows = [{"run": p.name, "hash": p.hash[:12], "family": p.config["family"],
              "params_nonembedding": p.params_nonembedding, "tokens": p.tokens, "flops": p.flops,
@@ -122,17 +130,31 @@ def run_command(
     file: Path | None = FILE_ARGUMENT,
     preset: str | None = PRESET_OPTION,
     store: Path = STORE_OPTION,
-    executor: str = typer.Option("local", "--executor", help="local (worker processes) or ray."),
+    executor: str = typer.Option(
+        "local", "--executor", help="local (worker processes), ray, slurm (a job per run, "
+        "through submitit) or submitit-local (submitit's jobs as local processes)."),
     address: str | None = typer.Option(None, "--address",
                                        help="Ray cluster address (default: start a local one)."),
     workers: int | None = WORKERS_OPTION,
     runs_dir: Path | None = typer.Option(
         None, "--runs-dir", help="Checkpoint folder (default: next to the store; on a Ray "
-        "cluster use a shared filesystem)."),
+        "or Slurm cluster use a shared filesystem)."),
     max_hours: float | None = MAX_HOURS_OPTION,
+    slurm_partition: str | None = typer.Option(None, "--slurm-partition",
+                                               help="Slurm partition of every job."),
+    slurm_gpus: int | None = typer.Option(
+        None, "--slurm-gpus", help="GPUs per job (default: 1 for device cuda, else 0)."),
+    slurm_cpus: int | None = typer.Option(
+        None, "--slurm-cpus", help="CPUs per job (default: the run's threads)."),
+    slurm_time: float | None = typer.Option(
+        None, "--slurm-time", help="Time limit of each job in minutes (default: 1440)."),
+    slurm_mem: str | None = typer.Option(None, "--slurm-mem",
+                                         help="Memory per job, in Slurm's syntax (e.g. 16G)."),
     as_json: bool = JSON_OPTION,
 ) -> None:
-    """Run a sweep into the store; rerun the same command to resume after a stop or a crash."""
+    """Run a sweep into the store; rerun the same command to resume after a stop or a crash.
+
+    Options --slurm-* override the design's [slurm] keys (docs/sweeps.md)."""
     import os
 
     from scalinglab.sweep import design as designs
@@ -141,19 +163,22 @@ def run_command(
     from scalinglab.sweep.progress import SweepDisplay
 
     design = designs.resolve(file, preset)
+    slurm = {"partition": slurm_partition, "gpus": slurm_gpus, "cpus": slurm_cpus,
+             "time": slurm_time, "mem": slurm_mem}
     if max_hours is not None:
         capacity = workers or os.cpu_count() or 1
         plans = planning.plan_sweep(design, capacity)
-        _, wall = _estimate(plans, capacity, probe=True, max_hours=max_hours)
+        _, wall = _estimate(plans, capacity, probe=_probe(design, True), max_hours=max_hours)
         if wall is not None:
             planning.check_budget(wall / 3600.0, max_hours)
     started = time.monotonic()
     if as_json:
-        outcome = run_sweep(design, store, executor, workers, address, runs_dir, on_note=note)
+        outcome = run_sweep(design, store, executor, workers, address, runs_dir, on_note=note,
+                            slurm=slurm)
     else:
         with SweepDisplay(console, design.name) as display:
             outcome = run_sweep(design, store, executor, workers, address, runs_dir,
-                                display=display, on_note=note)
+                                display=display, on_note=note, slurm=slurm)
     summary = {"sweep": outcome.sweep, "store": str(outcome.store), "runs": outcome.counts,
                "interrupted": outcome.interrupted, "failures": outcome.failures,
                "seconds": time.monotonic() - started}
@@ -206,6 +231,12 @@ def status(
         console.print(f"driver: sweep {lease['sweep']} pid {lease['pid']} on {lease['host']}, "
                       f"{state}", highlight=False)
     console.print(_runs_table(table) if sweep is not None else _sweeps_table(table))
+    if sweep is not None:
+        for row in table[table["status"] == "failed"].to_dict("records"):
+            error = plain(row.get("error")).strip()
+            last = error.splitlines()[-1] if error else "no error recorded"
+            console.print(styled(("failed", "red"), f" {plain(row['name'])}: {plain(last)}"),
+                          highlight=False)
 
 
 def _sweeps_table(sweeps: Any) -> Table:

@@ -22,11 +22,12 @@ from typing import Any
 from scalinglab.errors import Interrupted, ScalinglabError
 from scalinglab.files import check_output_file, check_output_folder
 from scalinglab.measurements import final_rows
+from scalinglab.sweep import command
 from scalinglab.sweep import plan as planning
-from scalinglab.sweep.design import Design
-from scalinglab.sweep.executors import Executor, LocalExecutor, RayExecutor
+from scalinglab.sweep.design import Design, SlurmKeys
+from scalinglab.sweep.executors import Executor, LocalExecutor, RayExecutor, train_task
 from scalinglab.sweep.store import DEFAULT_STORE, PlannedRun, Store
-from scalinglab.sweep.tasks import Failed, Finished, Progress, Started, Task
+from scalinglab.sweep.tasks import Failed, Finished, Progress, Runner, Started, Task
 
 HEARTBEAT_SECONDS = 5.0
 STORE_PROGRESS_SECONDS = 2.0
@@ -49,19 +50,68 @@ def runs_dir_for(store_path: Path) -> Path:
     return store_path.with_name(f"{store_path.stem}-runs")
 
 
-def check_executor(kind: str, address: str | None) -> None:
-    """An executor the driver knows, with options that apply to it."""
-    if kind not in ("local", "ray"):
-        raise ScalinglabError(f"unknown executor {kind!r}; allowed: local, ray")
-    if kind == "local" and address is not None:
+EXECUTORS = ("local", "ray", "slurm", "submitit-local")
+SUBMITIT_EXECUTORS = ("slurm", "submitit-local")
+
+
+def check_executor(kind: str, address: str | None, slurm: dict[str, Any] | None = None) -> None:
+    """An executor the driver knows, with options that apply to it, and what it needs."""
+    if kind not in EXECUTORS:
+        raise ScalinglabError(f"unknown executor {kind!r}; allowed: {', '.join(EXECUTORS)}")
+    if kind != "ray" and address is not None:
         raise ScalinglabError("--address applies to --executor ray only")
+    if kind not in SUBMITIT_EXECUTORS and any(v is not None for v in (slurm or {}).values()):
+        raise ScalinglabError("--slurm-* options apply to --executor slurm (or submitit-local) "
+                              "only")
+    if kind in SUBMITIT_EXECUTORS:
+        import importlib.util
+
+        from scalinglab.sweep.slurm import INSTALL_HINT
+
+        if importlib.util.find_spec("submitit") is None:
+            raise ScalinglabError(INSTALL_HINT)
 
 
-def make_executor(kind: str, workers: int | None, address: str | None) -> Executor:
+def make_executor(kind: str, workers: int | None, address: str | None,
+                  runner: Runner = train_task, runs_dir: Path | None = None,
+                  slurm: SlurmKeys | None = None) -> Executor:
     check_executor(kind, address)
     if kind == "local":
-        return LocalExecutor(workers)
-    return RayExecutor(address, num_cpus=workers)
+        return LocalExecutor(workers, runner=runner)
+    if kind == "ray":
+        return RayExecutor(address, num_cpus=workers, runner=runner)
+    from scalinglab.sweep.slurm import SubmititExecutor
+
+    folder = (runs_dir or Path(".")) / "submitit"
+    return SubmititExecutor(folder, runner, slurm, local=kind == "submitit-local",
+                            workers=workers)
+
+
+def runner_for(designs: list[Design]) -> Runner:
+    """`command_task` for designs with a trainer command, `train_task` for the lab's engine."""
+    own = {d.trainer is not None for d in designs}
+    if len(own) > 1:
+        raise ScalinglabError("designs with a trainer command and designs for the lab's engine "
+                              "cannot share one launch; run them one after the other")
+    return command.command_task if own == {True} else train_task
+
+
+def slurm_keys(designs: list[Design], options: dict[str, Any] | None = None) -> SlurmKeys:
+    """Each job's Slurm resources: the --slurm-* options over the designs' `[slurm]` keys."""
+    from pydantic import ValidationError
+
+    tables = {d.slurm for d in designs}
+    if len(tables) > 1:
+        raise ScalinglabError("the designs of one launch set different [slurm] keys; give them "
+                              "the same, or pass --slurm-* options")
+    keys = next(iter(tables)).model_dump() if tables else {}
+    given = {k: v for k, v in (options or {}).items() if v is not None}
+    try:
+        return SlurmKeys(**{**keys, **given})
+    except ValidationError as error:
+        first = error.errors()[0]
+        key = str(first["loc"][0]) if first["loc"] else ""
+        raise ScalinglabError(f"--slurm-{key}: {first['msg']} (got {first['input']!r})") from None
 
 
 class _StopRequest:
@@ -128,17 +178,21 @@ def run_sweeps(
     runs_dir: str | Path | None = None,
     display: Any = None,
     on_note: Callable[[str], None] | None = None,
+    slurm: dict[str, Any] | None = None,
 ) -> list[SweepOutcome]:
     """Run (or resume) several designs' runs from one queue; one outcome per design.
 
-    A run two designs share (same config hash) is trained once.
+    A run two designs share (same config hash) is trained once. `slurm`: the --slurm-* options
+    (partition, gpus, cpus, time, mem) over the designs' `[slurm]` keys.
     """
     store_path = Path(store_path)
     runs_dir = Path(runs_dir) if runs_dir is not None else runs_dir_for(store_path)
     note = on_note or (lambda message: None)
     # Everything that can be refused is refused before the store is created or touched.
+    runner = runner_for(designs)
+    resources = slurm_keys(designs, slurm)
     if isinstance(executor, str):
-        check_executor(executor, address)
+        check_executor(executor, address, slurm)
     if not store_path.exists():
         check_output_file(store_path, "--store")
     check_output_folder(runs_dir, "--runs-dir")
@@ -146,8 +200,8 @@ def run_sweeps(
         store.acquire_lease(" + ".join(d.name for d in designs))
         engine = None
         try:
-            engine = make_executor(executor, workers, address) if isinstance(executor, str) \
-                else executor
+            engine = make_executor(executor, workers, address, runner, runs_dir, resources) \
+                if isinstance(executor, str) else executor
             _check_shared(engine, runs_dir, note)
             plans_of = {d.name: planning.plan_sweep(d, engine.big_run_threads) for d in designs}
             new = {d.name: store.register_sweep(
@@ -243,8 +297,12 @@ class _Loop:
     def _submit(self, plan: planning.RunPlan) -> None:
         self.store.mark_running(plan.hash)
         self.running[plan.hash] = plan
-        self.executor.submit(Task(plan.hash, plan.name, plan.config, plan.threads,
-                                  str(self.runs_dir / plan.hash), plan.gpus))
+        out_dir, trainer = self.runs_dir / plan.hash, None
+        if command.is_command(plan.config):  # {out} as a full path: the command's cwd may differ
+            out_dir = out_dir.resolve()
+            trainer = command.trainer_command(plan.config, out_dir)
+        self.executor.submit(Task(plan.hash, plan.name, plan.config, plan.threads, str(out_dir),
+                                  plan.gpus, trainer))
         if self.display is not None:
             self.display.start(plan.hash, plan.name, plan.tokens, plan.flops)
 
@@ -272,6 +330,8 @@ class _Loop:
             self.store.record_result(event.hash, event.record)
             status = event.record.status
             loss = _final_loss(event.record.measurements)
+            if status == "failed":  # it ran and failed (a trainer command's exit code)
+                self.failures[plan.name] = event.record.error or "failed"
         else:
             assert isinstance(event, Failed)
             self.crashes[event.hash] = self.crashes.get(event.hash, 0) + event.crashed

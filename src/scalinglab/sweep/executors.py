@@ -7,10 +7,12 @@
   writing a checkpoint that a resumed sweep is reading, nor holds cores.
 - `RayExecutor`: each run a Ray task with its CPU (and GPU) request; results come back to the
   driver. Works on a local Ray instance or a cluster (`--address`).
+- `slurm.SubmititExecutor`: each run a Slurm job through submitit.
 
-Both take `Task`s and hand back `Event`s from `poll()` (types shared with `ray_tasks` live in
-`tasks`); `stop()` asks running runs to checkpoint and return early (`should_stop`), which they
-report as an `interrupted` result.
+Each runs a `runner` on every task: `train_task` (the lab's engine) or `command.command_task`
+(a researcher's own trainer command). All take `Task`s and hand back `Event`s from `poll()`
+(types shared with `ray_tasks` live in `tasks`); `stop()` asks running runs to checkpoint and
+return early (`should_stop`), which they report as an `interrupted` result.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from scalinglab.errors import ScalinglabError
+from scalinglab.sweep import command
 from scalinglab.sweep.store import RunRecord
 from scalinglab.sweep.tasks import (
     Event,
@@ -62,6 +65,8 @@ def train_task(task: Task, progress: Callable[[dict[str, Any]], None],
     from scalinglab.sweep.store import SEQUENCE_LOSS
     from scalinglab.train import RunConfig, train_run
 
+    if task.command is not None:
+        raise ScalinglabError(f"{task.name}: a trainer-command run; run it with command_task")
     config = RunConfig(**{**task.config, "threads": task.threads})
     result = train_run(config, out_dir=Path(task.out_dir), progress=progress,
                        should_stop=should_stop)
@@ -98,13 +103,15 @@ def _die_with_driver(driver_pid: int) -> None:
     """Kill this worker within half a second of the driver's death, however it died.
 
     A watchdog thread rather than PR_SET_PDEATHSIG: a worker's parent is the fork server, which
-    outlives the driver for as long as any worker lives.
+    outlives the driver for as long as any worker lives. A trainer command the worker runs dies
+    first, with its whole process group.
     """
     from scalinglab.sweep.store import pid_alive
 
     def watch() -> None:
         while pid_alive(driver_pid):
             time.sleep(0.5)
+        command.kill_trainers()
         os.kill(os.getpid(), signal.SIGKILL)
 
     threading.Thread(target=watch, name="driver-watchdog", daemon=True).start()
@@ -133,25 +140,39 @@ def _worker_main(inbox: Any, outbox: Any, stop_event: Any, runner: Runner,
             outbox.put(Failed(task.hash, traceback.format_exc()))
 
 
-def _local_gpus() -> float:
-    """1 if torch sees a CUDA device (GPU runs then train one at a time on it), else 0.
+def local_gpus(runner: Runner = train_task) -> float:
+    """1 if this machine has a CUDA device (GPU runs then train one at a time on it), else 0.
 
     Runs use device `cuda`, the first visible GPU; for several GPUs use Ray, or one sweep per
-    GPU with `CUDA_VISIBLE_DEVICES` (see docs/sweeps.md).
+    GPU with `CUDA_VISIBLE_DEVICES` (see docs/sweeps.md). The lab's engine asks torch; for a
+    trainer command, which need not use torch, `nvidia-smi` is asked instead.
     """
-    import torch
+    if runner is train_task:
+        import torch
 
-    return 1.0 if torch.cuda.is_available() else 0.0
+        return 1.0 if torch.cuda.is_available() else 0.0
+    import shutil
+    import subprocess
+
+    if os.environ.get("CUDA_VISIBLE_DEVICES", None) in ("", "-1") or not shutil.which("nvidia-smi"):
+        return 0.0
+    try:
+        listed = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return 0.0
+    return 1.0 if listed.returncode == 0 and "GPU" in listed.stdout else 0.0
 
 
-def _process_context(multiprocessing: Any) -> Any:
-    """A fork server that has imported torch and the training engine once, so each worker
-    starts in milliseconds instead of importing them again (seconds each, on every core).
-    The server never runs torch, so forking it is safe; "spawn" where there is no fork."""
+def _process_context(multiprocessing: Any, runner: Runner) -> Any:
+    """A fork server that has imported the runner's modules once (torch and the training
+    engine for `train_task`), so each worker starts in milliseconds instead of importing them
+    again (seconds each, on every core). The server never runs torch, so forking it is safe;
+    "spawn" where there is no fork."""
     if "forkserver" not in multiprocessing.get_all_start_methods():
         return multiprocessing.get_context("spawn")
     context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["scalinglab.sweep.executors", "scalinglab.train"])
+    preload = ["scalinglab.train"] if runner is train_task else [runner.__module__]
+    context.set_forkserver_preload(["scalinglab.sweep.executors", *preload])
     return context
 
 
@@ -175,8 +196,8 @@ class LocalExecutor:
 
         self.capacity = workers or os.cpu_count() or 1
         self.big_run_threads = self.capacity
-        self.gpu_capacity = _local_gpus()
-        self._context = _process_context(multiprocessing)
+        self.gpu_capacity = local_gpus(runner)
+        self._context = _process_context(multiprocessing, runner)
         self._outbox = self._context.Queue()
         self._stop_event = self._context.Event()
         self._runner = runner
