@@ -124,7 +124,8 @@ class RunLog:
     `tokens_per_step` are counts the source states itself (nanoGPT's lines, a config.json).
     `steps_known` is False where rows carry no step (a CSV without a step column), so that
     tokens cannot be step x tokens-per-step. `summary_only` marks a runs table's row (settings
-    and final values); `skipped` says why a run is left out (e.g. deleted in MLflow).
+    and final values); `skipped` says why a run is left out (e.g. deleted in MLflow);
+    `tokens_hint` says why the format cannot know its tokens itself.
     """
 
     name: str
@@ -138,6 +139,7 @@ class RunLog:
     steps_known: bool = True
     summary_only: bool = False
     skipped: str | None = None
+    tokens_hint: str = ""
     notes: list[str] = field(default_factory=list)
 
     def curve(self, name: str) -> Curve:
@@ -178,6 +180,8 @@ class ImportOptions:
             raise ScalinglabError(f"--params must be a positive number, got {self.params:g}")
         if self.params_from_name is not None:
             name_pattern(self.params_from_name)
+        if self.params_from_config is not None and not Path(self.params_from_config).is_file():
+            raise ScalinglabError(f"--params-from-config {self.params_from_config}: no such file")
         if self.family is not None and not self.family.strip():
             raise ScalinglabError("--family must not be empty")
 
@@ -356,7 +360,8 @@ def build_table(logs: Sequence[RunLog], options: ImportOptions, preferred: Seque
             final_tokens=float(last["tokens"]), final_loss=float(last["loss"])))
     if not frames:
         raise ScalinglabError(
-            f"no evaluation past step 0 with a finite loss in {len(logs)} run(s)")
+            f"no evaluation past step 0 with a finite loss in {_runs(len(logs))}: "
+            f"{', '.join(log.path for log in logs[:3])}{', ...' if len(logs) > 3 else ''}")
     table = pd.concat(frames, ignore_index=True).sort_values(["run", "tokens"], kind="stable")
     table = _mark_final(table.reset_index(drop=True))
     notes = _notes(logs, provenance, table, dropped, empty_runs)
@@ -455,9 +460,10 @@ def _tokens(log: RunLog, curve: Curve, options: ImportOptions) -> tuple[np.ndarr
         _need_steps(log, per_step.origin)
         return steps * per_step.value, Sourced(per_step.value, f"step x {per_step.origin}",
                                                per_step.where)
+    hint = f" ({log.tokens_hint})" if log.tokens_hint else ""
     raise ScalinglabError(
         f"run {log.name} ({log.path}): no token count; give --tokens-per-step K or "
-        "--tokens-column C")
+        f"--tokens-column C{hint}")
 
 
 def _need_steps(log: RunLog, why: str) -> None:

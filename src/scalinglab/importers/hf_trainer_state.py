@@ -33,6 +33,8 @@ PREFERRED_METRICS = ("eval_loss", "loss")
 STATE_FILE = "trainer_state.json"
 CHECKPOINT = re.compile(r"checkpoint-(\d+)$")
 NOT_METRICS = ("step", "epoch")
+TOKENS_HINT = ("trainer_state.json's train_batch_size is per device, without gradient "
+               "accumulation or sequence length")
 
 # Llama-style decoders (gated MLP, RMSNorm, rotary positions); Qwen2 adds q/k/v biases.
 LLAMA_TYPES = ("llama", "mistral", "qwen2")
@@ -60,15 +62,17 @@ def params_from_hf_config(config: Mapping[str, Any]) -> ParamCount:
     return _llama(config)
 
 
-def read_config_count(path: Path, option: str = "config.json") -> ParamCount:
-    """The parameter count of the model a `config.json` describes (one line if it cannot)."""
+def read_config_count(path: Path, option: str = "") -> ParamCount:
+    """The parameter count of the model a `config.json` describes (one line if it cannot;
+    `option` names the flag that gave the path)."""
+    label = f"{option} {path}".strip()
     config = _read_json(path, "a model config")
     if not isinstance(config, dict):
-        raise ScalinglabError(f"{option} {path}: expected a JSON object")
+        raise ScalinglabError(f"{label}: expected a JSON object")
     try:
         return params_from_hf_config(config)
     except ScalinglabError as error:
-        raise ScalinglabError(f"{option} {path}: {error}") from None
+        raise ScalinglabError(f"{label}: {error}") from None
 
 
 def find_units(paths: Sequence[Path]) -> list[tuple[Path, str]]:
@@ -97,7 +101,7 @@ def read(unit: tuple[Path, str], options: ImportOptions) -> list[RunLog]:
     history = state.get("log_history") if isinstance(state, dict) else None
     if not isinstance(history, list):
         raise ScalinglabError(f"{path}: no 'log_history' list (is it a {STATE_FILE}?)")
-    log = RunLog(name=name, path=str(path), info_origin=str(path))
+    log = RunLog(name=name, path=str(path), info_origin=str(path), tokens_hint=TOKENS_HINT)
     log.info = {k: v for k, v in state.items() if not isinstance(v, list | dict)}
     for i, entry in enumerate(history):
         if not isinstance(entry, dict) or "step" not in entry or "train_runtime" in entry:
