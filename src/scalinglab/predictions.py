@@ -18,21 +18,26 @@ from scalinglab.conventions import TokenCost
 from scalinglab.errors import ScalinglabError
 from scalinglab.extrapolation import FittedRange, extrapolation
 from scalinglab.laws.base import Law
+from scalinglab.laws.downstream import AccuracyLaw, chained_interval
 from scalinglab.laws.uncertainty import Bootstrap
 
 LEVEL = 0.95
 COLUMNS = ("params", "tokens", "flops", "loss", "mean_lo", "mean_hi", "run_lo", "run_hi",
            "compute_factor", "params_factor", "tokens_factor", "extrapolation")
+ACCURACY_COLUMNS = ("accuracy", "accuracy_lo", "accuracy_hi")
 
 
 def predict(law: Law, params: float | np.ndarray, tokens: float | np.ndarray,
             boot: Bootstrap | None = None, fitted_range: FittedRange | None = None,
-            cost: TokenCost | None = None, level: float = LEVEL) -> pd.DataFrame:
+            cost: TokenCost | None = None, level: float = LEVEL,
+            accuracy: AccuracyLaw | None = None) -> pd.DataFrame:
     """The law's loss at each (params, tokens), with intervals when `boot` is given.
 
     `params` is N in the law's own convention (its `inputs[0]`); `flops` is counted in the
     law's convention too (`decide.token_cost`: exact FLOPs per token, or 6N). Returns one row
-    per point with `COLUMNS` (intervals NaN without a bootstrap; factors NaN without a range).
+    per point with `COLUMNS` (intervals NaN without a bootstrap; factors NaN without a range),
+    and with an `accuracy` law (stage 2) the task accuracy acc(L(N, D)) with its two-stage
+    interval (`laws.downstream.chained_interval`).
     """
     from scalinglab import decide
 
@@ -61,4 +66,9 @@ def predict(law: Law, params: float | np.ndarray, tokens: float | np.ndarray,
     out["params_factor"] = [r.params_factor if r else np.nan for r in reaches]
     out["tokens_factor"] = [r.tokens_factor if r else np.nan for r in reaches]
     out["extrapolation"] = [r.sentence() if r else "" for r in reaches]
-    return out[list(COLUMNS)]
+    if accuracy is None:
+        return out[list(COLUMNS)]
+    out["accuracy"] = accuracy.predict(out["loss"].to_numpy())
+    out["accuracy_lo"], out["accuracy_hi"] = chained_interval(
+        boot.laws() if boot is not None else [], accuracy, points, level)
+    return out[list(COLUMNS + ACCURACY_COLUMNS)]

@@ -225,6 +225,79 @@ def backtest(
     _print_backtest(rows, law, n_bootstrap)
 
 
+@app.command("fit-accuracy")
+@user_errors
+def fit_accuracy(
+    accuracies: Path = typer.Argument(
+        ..., help="Accuracies (CSV or Parquet): columns run, task, accuracy (a fraction).",
+        show_default=False),
+    data: Path = typer.Option(..., "--data", help="The runs' measurements table (their losses)."),
+    column_map: list[str] | None = MAP_OPTION,
+    task: list[str] | None = typer.Option(
+        None, "--task", help="Fit only this task (repeatable; default: every task)."
+    ),
+    form: str = typer.Option("sigmoid", "--form", help="sigmoid (Llama 3) or exponential "
+                             "(Gadre et al. 2024)."),
+    chance: float | None = typer.Option(
+        None, "--chance", help="Fix the sigmoid's floor at the task's chance accuracy."
+    ),
+    n_bootstrap: int = typer.Option(
+        200, "--bootstrap", help="Resamples of the runs, for the chained intervals (0: none)."
+    ),
+    seed: int = SEED_OPTION,
+    final: str = FINAL_OPTION,
+    out: Path | None = typer.Option(None, "--out", help="Write the laws to this ACCURACY.json."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Fit accuracy as a function of loss per task: the second stage of a two-stage law."""
+    from scalinglab.errors import ScalinglabError
+    from scalinglab.files import check_output_file
+    from scalinglab.laws.downstream import AccuracyLaw, task_points
+    from scalinglab.measurements import parse_column_map, read_measurements, read_table
+
+    if out is not None:
+        check_output_file(out, "--out")
+    table, notes = read_measurements(data, final=final)  # shown once the fit succeeded
+    raw = read_table(accuracies)
+    renamed = raw.rename(columns=parse_column_map(column_map or []))
+    points = task_points(table, renamed, str(accuracies))
+    tasks = list(dict.fromkeys(points["task"].astype(str)))
+    unknown = [t for t in task or [] if t not in tasks]
+    if unknown:
+        raise ScalinglabError(f"{accuracies}: no task {unknown[0]!r}; tasks: {', '.join(tasks)}")
+    fitted = []
+    for name in task or tasks:
+        rows = points[points["task"].astype(str) == name]
+        law = AccuracyLaw(form, name, chance).fit(rows["loss"], rows["accuracy"])
+        if n_bootstrap:
+            law.bootstrap(rows["loss"].to_numpy(), rows["accuracy"].to_numpy(), n_bootstrap,
+                          seed)
+        fitted.append(law)
+    for message in notes:
+        note(message)
+    result = {"kind": "accuracy-of-loss", "data": str(data), "accuracies": str(accuracies),
+              "tasks": [law.to_dict() for law in fitted]}
+    if out is not None:
+        _write_json(out, result)
+    if as_json:
+        print_json({**result, "tasks": [{k: v for k, v in t.items() if k != "bootstrap_params"}
+                                        for t in result["tasks"]]})
+        return
+    shown = Table(title=styled((f"Accuracy of loss ({form})", "bold")), title_justify="left")
+    for column in ("task", "runs", "parameters", "converged"):
+        shown.add_column(column)
+    for law in fitted:
+        assert law.params_ is not None and law.result_ is not None
+        shown.add_row(law.task, str(law.n_runs_),
+                      ", ".join(f"{k} {v:.4g}" for k, v in law.params_.items()),
+                      "yes" if law.result_.converged else styled(("NO", "red")))
+    console.print(shown)
+    for law in fitted:
+        assert law.result_ is not None
+        for warning in law.result_.warnings:
+            note(f"{law.task}: {warning}")
+
+
 # --- Helpers -------------------------------------------------------------------------------
 def _select_on_training_rows(table: pd.DataFrame, x: str, train_max: float,
                              source: str) -> Any:

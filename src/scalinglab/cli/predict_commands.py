@@ -36,10 +36,17 @@ def predict(
     points: Path | None = typer.Option(
         None, "--points", help="A CSV of many points (columns params, tokens)."
     ),
+    accuracy_path: Path | None = typer.Option(
+        None, "--accuracy", help="An ACCURACY.json (`fit-accuracy --out`): predict task accuracy."
+    ),
+    task: str | None = typer.Option(None, "--task", help="The task of --accuracy to predict."),
     allow_extrapolation: bool = ALLOW_OPTION,
     as_json: bool = JSON_OPTION,
 ) -> None:
-    """Predicted loss with a 95% interval for the law's mean and one for a new run."""
+    """Predicted loss with a 95% interval for the law's mean and one for a new run.
+
+    With --accuracy, also the task's accuracy acc(L(N, D)), its interval from both stages.
+    """
     from scalinglab import decide, laws
     from scalinglab.errors import ScalinglabError
     from scalinglab.extrapolation import check_buys_a_model, check_reach, extrapolation
@@ -61,6 +68,13 @@ def predict(
     else:
         law, _ = decide.load_law(law_name, None)
         boot = fitted = None
+    accuracy = None
+    if accuracy_path is not None:
+        from scalinglab.laws.downstream import load_accuracy_law
+
+        accuracy = load_accuracy_law(accuracy_path, task)
+    elif task is not None:
+        raise ScalinglabError("--task goes with --accuracy ACCURACY.json")
     cost = decide.token_cost(law)
     if compute is not None:
         optimum = decide.compute_optimal(law, compute, cost)
@@ -70,12 +84,22 @@ def predict(
         n, d = _read_points(points)
     else:
         n, d = [params], [tokens]
-    table = predict_points(law, n, d, boot, fitted, cost)
+    table = predict_points(law, n, d, boot, fitted, cost, accuracy=accuracy)
     if fitted is not None:
         for row in table.itertuples():
             check_reach(extrapolation(fitted, row.params, row.tokens, row.flops),
                         allow_extrapolation)
     result = _result(law, law_name, boot, fitted, table)
+    if accuracy is not None:
+        result["task"] = accuracy.task
+        result["accuracy_law"] = {k: v for k, v in accuracy.to_dict().items()
+                                  if k != "bootstrap_params"}
+        low, high = accuracy.loss_range_
+        outside = table[(table["loss"] < low) | (table["loss"] > high)]
+        if len(outside):
+            result["notes"].append(
+                f"the predicted loss lies outside the losses the {accuracy.task} accuracy law "
+                f"was fitted on ({low:.4g} to {high:.4g}): its accuracy is extrapolated too")
     if as_json:
         print_json(result)
     else:
@@ -138,6 +162,16 @@ def _print(result: dict[str, Any], table: pd.DataFrame) -> None:
                       "" if row.compute_factor != row.compute_factor
                       else f"{row.compute_factor:.3g}x C max")
     console.print(shown)
+    if "accuracy" in table.columns:
+        form = result["accuracy_law"]["form"]
+        title = f"Predicted {result['task']} accuracy, acc(L(N, D)) ({form})"
+        accuracy = Table(title=styled((title, "bold")), title_justify="left")
+        for column in ("N", "D", "loss", "accuracy", "95% (both stages)"):
+            accuracy.add_column(column, justify="right")
+        for row in table.itertuples():
+            accuracy.add_row(f"{row.params:.4g}", f"{row.tokens:.4g}", f"{row.loss:.4f}",
+                             f"{row.accuracy:.4f}", _span(row.accuracy_lo, row.accuracy_hi))
+        console.print(accuracy)
     if result["noise"]:
         console.print(f"new-run interval: {result['noise']}", highlight=False)
 
