@@ -135,3 +135,14 @@ def test_bad_accuracy_input_is_one_line(two_stages: dict[str, Path], tmp_path: P
         result = runner.invoke(app, args)
         assert result.exit_code == 2, result.output
         assert result.stderr.count("\n") == 1 and fragment in result.stderr, result.stderr
+
+
+def test_plan_reports_the_planned_runs_accuracy(two_stages: dict[str, Path]) -> None:
+    result = runner.invoke(app, ["plan", "--compute", "1e19", "--fit", str(two_stages["fit"]),
+                                 "--accuracy", str(two_stages["acc_fit"]), "--json"])
+    assert result.exit_code == 0, result.output
+    plan = json.loads(result.stdout)
+    truth = float(_sigmoid(np.array(_loss(plan["n_params"], plan["tokens"]))))
+    lo, hi = plan["accuracy"]["interval"]
+    assert plan["accuracy"]["task"] == "qa" and lo <= truth <= hi
+    assert plan["accuracy"]["accuracy"] == pytest.approx(truth, abs=0.03)

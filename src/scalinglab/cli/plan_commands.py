@@ -97,6 +97,10 @@ def plan(
         False, "--allow-extrapolation",
         help="Plan even beyond the limit (1e4x the fitted compute; docs/uncertainty.md).",
     ),
+    accuracy_path: Path | None = typer.Option(
+        None, "--accuracy", help="An ACCURACY.json (`fit-accuracy --out`): the plan's accuracy."
+    ),
+    task: str | None = typer.Option(None, "--task", help="The task of --accuracy."),
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Compute-optimal model size and tokens for a budget, with the predicted loss.
@@ -121,6 +125,12 @@ def plan(
     result = {"law": law.name if law_name is None else law_name, **result}
     if budget:
         result["budget"] = budget
+    if accuracy_path is not None:
+        result["accuracy"] = _plan_accuracy(law, fit_path, optimum, accuracy_path, task)
+    elif task is not None:
+        from scalinglab.errors import ScalinglabError
+
+        raise ScalinglabError("--task goes with --accuracy ACCURACY.json")
     if reach is not None:
         result["extrapolation"] = reach.to_dict()
     if inference_tokens is not None:
@@ -145,6 +155,12 @@ def plan(
         _quantity_table(f"Compute-optimal plan at {compute:.3g} FLOPs ({result['law']})",
                         result, result.get("intervals"))
     )
+    if "accuracy" in result:
+        shown = result["accuracy"]
+        span = (f" [{shown['interval'][0]:.4f}, {shown['interval'][1]:.4f}] (both stages)"
+                if shown["interval"] else "")
+        console.print(f"{shown['task']} accuracy of the planned run: {shown['accuracy']:.4f}"
+                      f"{span}", highlight=False)
     for key, title in (("inference_aware", f"Inference-aware ({inference_tokens:.3g} tokens served)"
                         if inference_tokens is not None else ""),
                        ("data_limited", f"Data-limited ({unique_tokens:.3g} unique tokens)"
@@ -179,6 +195,23 @@ def _budget(compute: float | None, gpu_hours: float | None, budget_usd: float | 
     spec = accounting.accelerator(gpu, peak_flops)
     return flops, {"gpu_hours": gpu_hours, "gpu": spec["name"], "peak_flops": spec["peak_flops"],
                    "mfu": mfu, "usd": budget_usd, "flops": flops}
+
+
+def _plan_accuracy(law: Any, fit_path: Path | None, optimum: dict[str, Any],
+                   accuracy_path: Path, task: str | None) -> dict[str, Any]:
+    """The task accuracy of the planned run, acc(L(N_opt, D_opt)), with its two-stage
+    interval where the fit has bootstrap samples (`predictions.predict`)."""
+    from scalinglab import laws
+    from scalinglab.laws.downstream import load_accuracy_law
+    from scalinglab.predictions import predict
+
+    accuracy = load_accuracy_law(accuracy_path, task)
+    boot = laws.read_fit(fit_path).boot if fit_path is not None else None
+    row = predict(law, optimum["n_params"], optimum["tokens"], boot,
+                  accuracy=accuracy).iloc[0]
+    return {"task": accuracy.task, "form": accuracy.form, "accuracy": float(row["accuracy"]),
+            "interval": None if row["accuracy_lo"] != row["accuracy_lo"] else
+            [float(row["accuracy_lo"]), float(row["accuracy_hi"])]}
 
 
 def _reach(fit_path: Path | None, optimum: dict[str, Any], allow: bool) -> Any:
