@@ -145,6 +145,9 @@ def test_the_lab_engines_hashes_are_unchanged() -> None:
      "hparams.tokens: 'tokens' is the lab's"),
     (lambda t: t.replace("trainer = ", "# ").replace("families = [\"toy\"]", ""),
      "[hparams] are the placeholders of a trainer command"),
+    (lambda t: t.replace(" --out {out}", ""), "trainer.command does not use {out}"),
+    (lambda t: t.replace('families = ["toy"]', 'families = ["toy"]\ncorpus = "digits"'),
+     "corpus and corpora name the lab engine's data"),
 ])
 def test_bad_trainer_designs_are_one_line_exit_2_and_write_no_store(
         tmp_path: Path, edit, message: str) -> None:
@@ -153,6 +156,15 @@ def test_bad_trainer_designs_are_one_line_exit_2_and_write_no_store(
     assert result.exit_code == 2, result.output
     assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "x.db").exists() and not (tmp_path / "x-runs").exists()
+
+
+def test_a_command_design_and_a_lab_design_cannot_share_a_launch(tmp_path: Path) -> None:
+    from scalinglab.sweep.driver import run_sweeps
+
+    toy = design.parse_design({**_toml(TOY_DESIGN), "name": "toy"})
+    with pytest.raises(ScalinglabError, match="cannot share one launch"):
+        run_sweeps([toy, design.preset("cpu-tiny")], tmp_path / "x.db")
+    assert not (tmp_path / "x.db").exists()
 
 
 def test_sweep_plan_lists_a_command_sweep_without_probing(toy_design: Path) -> None:

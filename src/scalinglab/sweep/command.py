@@ -246,7 +246,7 @@ def _watch(trainer: subprocess.Popen, metrics: Path, task: Task,
     tail = MetricsTail(metrics, float(task.config["params"]))
     stopped_at: float | None = None
     try:
-        while not _exited(trainer.pid):
+        while not _exited(trainer):
             for update in tail.updates():
                 progress(update)
             if stopped_at is None and should_stop():
@@ -266,10 +266,14 @@ def _watch(trainer: subprocess.Popen, metrics: Path, task: Task,
     return trainer.returncode, stopped_at is not None
 
 
-def _exited(pid: int) -> bool:
-    """Has the trainer exited? Asked without reaping it, so its group id stays reserved."""
+def _exited(trainer: subprocess.Popen) -> bool:
+    """Has the trainer exited? Asked without reaping it where the OS can, so its group id
+    stays reserved until the group is killed."""
+    if not hasattr(os, "waitid"):
+        return trainer.poll() is not None
     try:
-        return os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
+        flags = os.WEXITED | os.WNOHANG | os.WNOWAIT
+        return os.waitid(os.P_PID, trainer.pid, flags) is not None
     except ChildProcessError:
         return True
 

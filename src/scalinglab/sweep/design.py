@@ -255,10 +255,14 @@ class _Common(BaseModel):
         defined = [*commands.LAB_PLACEHOLDERS, *self.hparams, *scanned]
         if any(point.budget is not None for point in points):
             defined.insert(len(commands.LAB_PLACEHOLDERS), commands.BUDGET_PLACEHOLDER)
-        for name in commands.placeholders(trainer.command):
+        used = commands.placeholders(trainer.command)
+        for name in used:
             if name not in defined:
                 raise ValueError(f"trainer.command uses {{{name}}}, which the design does not "
                                  f"define (defined: {', '.join(defined)})")
+        if "out" not in used:
+            raise ValueError("trainer.command does not use {out}, the run's folder, where it "
+                             "writes metrics.jsonl")
 
 
 class GridDesign(_Common):
