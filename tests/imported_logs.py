@@ -4,10 +4,10 @@ tests).
 20 runs: 5 sizes N in [1e7, 1e9] x 4 token budgets D in [2e8, 2e10], so that the final rows
 span the (N, D) plane. Each run logs 10 evaluations at 10%, 20%, ..., 100% of its budget; the
 last is the law's loss, the earlier ones 5% above it (a checkpoint at the running learning rate
-is not an annealed model, so a fit that used them would be biased), all with 0.2% multiplicative
-noise (seeded). A step-0 evaluation (log(vocab) nats) and a training loss 10% above the law are
-logged too where the tool would log them: an importer must drop the first and not take the
-second.
+is not an annealed model: a fit that used them would put E, A and B about 5% high, and the
+tests require the fit to use one row per run), all with 0.2% multiplicative noise (seeded).
+A step-0 evaluation (log(vocab) nats) and a training loss 10% above the law are logged too
+where the tool would log them: an importer must drop the first and not take the second.
 """
 
 from __future__ import annotations

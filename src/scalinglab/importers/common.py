@@ -57,6 +57,7 @@ ACCUMULATION_NAMES = ("gradient_accumulation_steps", "grad_accum", "grad_accum_s
                       "accumulation_steps")
 
 FLOPS_NOTE = "flops derived as 6 * params * tokens (Kaplan's convention)"
+DROPPED_STEP0, DROPPED_NONFINITE = "at step 0", "with a NaN or infinite loss"
 
 
 @dataclass
@@ -230,7 +231,8 @@ class ImportResult:
 
 
 def to_float(raw: object) -> float | None:
-    """A logged value as a float (NaN and inf included); None for an empty cell or a null.
+    """A logged value as a float (NaN and inf included, thousands separated by commas read);
+    None for an empty cell or a null.
 
     Raises ValueError for anything else (a word, a list, a boolean).
     """
@@ -244,7 +246,8 @@ def to_float(raw: object) -> float | None:
         text = raw.strip()
         if not text:
             return None
-        return float(text.replace(",", "")) if re.fullmatch(r"[\d,]+", text) else float(text)
+        thousands = re.fullmatch(r"\d{1,3}(,\d{3})+", text)  # 491,520 (not 3,14)
+        return float(text.replace(",", "")) if thousands else float(text)
     raise ValueError(raw)
 
 
@@ -330,34 +333,18 @@ def build_table(logs: Sequence[RunLog], options: ImportOptions, preferred: Seque
                               f"{skipped[0].skipped})" if skipped else ""))
     _check_unique([log.name for log in logs])
     config_count = _config_count(options.params_from_config)
-    frames, provenance, dropped = [], [], {"at step 0": 0, "with a NaN or infinite loss": 0}
-    empty_runs: list[str] = []
+    frames, provenance, empty_runs = [], [], []
+    dropped = {DROPPED_STEP0: 0, DROPPED_NONFINITE: 0}
     for log in logs:
-        metric = choose_metric(log, options.metric, preferred)
-        curve = log.curves[metric].checked()
-        tokens, tokens_from = _tokens(log, curve, options)
-        _check_increasing(log, curve, tokens)
-        stated = _params(log, options, config_count)
-        count = stated.count
-        rows = _rows(log, curve, metric, tokens, count, options.family or log.family
-                     or default_family)
-        keep = rows["tokens"].gt(0) & np.isfinite(rows["loss"]) & np.isfinite(rows["tokens"])
-        dropped["at step 0"] += int((rows["tokens"] == 0).sum())
-        dropped["with a NaN or infinite loss"] += int((~keep & (rows["tokens"] != 0)).sum())
-        rows = rows[keep]
-        if rows.empty:
+        rows, run, drops = _import_run(log, options, preferred, config_count,
+                                       options.family or log.family or default_family)
+        for why, n in drops.items():
+            dropped[why] += n
+        if run is None:
             empty_runs.append(log.name)
             continue
-        _check_positive(rows)
         frames.append(rows)
-        last = rows.loc[rows["tokens"].idxmax()]
-        provenance.append(RunProvenance(
-            run=log.name, path=log.path, metric=metric, evaluations=len(rows),
-            params=float(count.total), params_nonembedding=float(count.nonembedding),
-            params_from=stated.origin, params_where=stated.where,
-            nonembedding_known=stated.nonembedding_known, tokens_from=tokens_from.origin,
-            tokens_where=tokens_from.where,
-            final_tokens=float(last["tokens"]), final_loss=float(last["loss"])))
+        provenance.append(run)
     if not frames:
         raise ScalinglabError(
             f"no evaluation past step 0 with a finite loss in {_runs(len(logs))}: "
@@ -371,6 +358,34 @@ def build_table(logs: Sequence[RunLog], options: ImportOptions, preferred: Seque
             + (", ..." if len(skipped) > 5 else ""))
     return ImportResult(table=table[list(OUTPUT_COLUMNS)], notes=tuple(notes),
                         runs=tuple(provenance))
+
+
+def _import_run(log: RunLog, options: ImportOptions, preferred: Sequence[str],
+                config_count: ParamCount | None, family: str,
+                ) -> tuple[pd.DataFrame, RunProvenance | None, dict[str, int]]:
+    """One run's rows (step-0 and non-finite ones dropped, counted by reason) and provenance
+    (None when no row is left)."""
+    metric = choose_metric(log, options.metric, preferred)
+    curve = log.curves[metric].checked()
+    tokens, tokens_from = _tokens(log, curve, options)
+    _check_increasing(log, curve, tokens)
+    stated = _params(log, options, config_count)
+    rows = _rows(log, curve, metric, tokens, stated.count, family)
+    keep = rows["tokens"].gt(0) & np.isfinite(rows["loss"]) & np.isfinite(rows["tokens"])
+    drops = {DROPPED_STEP0: int((rows["tokens"] == 0).sum()),
+             DROPPED_NONFINITE: int((~keep & (rows["tokens"] != 0)).sum())}
+    rows = rows[keep]
+    if rows.empty:
+        return rows, None, drops
+    _check_positive(rows)
+    last = rows.loc[rows["tokens"].idxmax()]
+    return rows, RunProvenance(
+        run=log.name, path=log.path, metric=metric, evaluations=len(rows),
+        params=float(stated.count.total), params_nonembedding=float(stated.count.nonembedding),
+        params_from=stated.origin, params_where=stated.where,
+        nonembedding_known=stated.nonembedding_known, tokens_from=tokens_from.origin,
+        tokens_where=tokens_from.where, final_tokens=float(last["tokens"]),
+        final_loss=float(last["loss"])), drops
 
 
 def choose_metric(log: RunLog, requested: str | None, preferred: Sequence[str]) -> str:
@@ -607,7 +622,7 @@ def _rows(log: RunLog, curve: Curve, metric: str, tokens: np.ndarray, count: Par
         "step": steps,
         "final": False,
         "split": split_of(metric),
-        "source": [f"{where}" for where in curve.where],
+        "source": list(curve.where),
     })
 
 

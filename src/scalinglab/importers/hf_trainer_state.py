@@ -5,7 +5,7 @@
 `eval_runtime`, ..., `epoch`, `step`) and one end-of-training summary (`train_loss`, the run's
 average, with `train_runtime`; it is not an evaluation and is skipped). A run folder holds its
 final `trainer_state.json` and/or `checkpoint-STEP/` folders, each with the history up to that
-step; the one with the largest `global_step` is read.
+step: the run folder's own state is read, else its latest checkpoint's.
 
 Tokens: `train_batch_size` in the file is per device and the file records neither gradient
 accumulation nor sequence length, so tokens come from a logged `num_input_tokens_seen`
@@ -76,7 +76,7 @@ def read_config_count(path: Path, option: str = "") -> ParamCount:
 
 
 def find_units(paths: Sequence[Path]) -> list[tuple[Path, str]]:
-    """(trainer_state.json to read, run name) per run: the latest state of each run folder."""
+    """(trainer_state.json to read, run name) per run folder (module doc)."""
     check_paths(paths)
     units: list[tuple[Path, str]] = []
     for path in paths:
