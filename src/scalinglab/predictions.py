@@ -35,7 +35,8 @@ def predict(law: Law, params: float | np.ndarray, tokens: float | np.ndarray,
 
     `params` is N in the law's own convention (its `inputs[0]`); `flops` is counted in the
     law's convention too (`decide.token_cost`: exact FLOPs per token, or 6N). Returns one row
-    per point with `COLUMNS` (intervals NaN without a bootstrap; factors NaN without a range),
+    per point with `COLUMNS` (intervals NaN without a bootstrap; factors NaN without a range,
+    which defaults to the one the law was fitted on, `law.fitted_range_`),
     and with an `accuracy` law (stage 2) the task accuracy acc(L(N, D)) with its two-stage
     interval (`laws.downstream.chained_interval`).
     """
@@ -48,6 +49,7 @@ def predict(law: Law, params: float | np.ndarray, tokens: float | np.ndarray,
     if not (np.isfinite(n).all() and np.isfinite(d).all() and (n > 0).all() and (d > 0).all()):
         raise ScalinglabError("model sizes and tokens must be positive numbers")
     n_key, d_key = decide._two_variable_inputs(law)
+    fitted_range = fitted_range if fitted_range is not None else law.fitted_range_
     points = {n_key: n, d_key: d}
     cost = decide.token_cost(law) if cost is None else cost
     flops = np.asarray(cost.flops_per_token(n), float) * d

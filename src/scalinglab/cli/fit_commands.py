@@ -138,14 +138,9 @@ def fit(
     if n_bootstrap:
         boot = laws.bootstrap(law, table, n_resamples=n_bootstrap, seed=seed, n_jobs=jobs,
                               source=str(data), method=method)
-    fitted_range = None
-    if len(law.inputs) == 2:  # a plan or prediction says how far beyond these rows it reaches
-        from scalinglab.extrapolation import FittedRange
-
-        fitted_range = FittedRange.of(table, law.inputs[0])
     if out is not None:
-        laws.save_fit(out, law, boot, fitted_range=fitted_range)
-    summary = laws.fit_summary(law, boot, with_samples=False, fitted_range=fitted_range)
+        laws.save_fit(out, law, boot)
+    summary = laws.fit_summary(law, boot, with_samples=False)
     if selection is not None:
         summary["selection"] = selection.to_dict()
     if profile:

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from scalinglab.errors import ScalinglabError
+from scalinglab.extrapolation import FittedRange
 from scalinglab.laws.fitting import multistart
 from scalinglab.laws.result import FitResult
 
@@ -48,6 +49,9 @@ class Law:
     def __init__(self) -> None:
         self.params_: dict[str, float] | None = None
         self.result_: FitResult | None = None
+        # The span of N, D, C and D/N of the rows it was fitted on (a law of N and D only), so
+        # a prediction can say how far it extrapolates (`extrapolation`).
+        self.fitted_range_: FittedRange | None = None
         # Set by `published_law`: which published law this is, and where its values come from.
         self.published_name: str | None = None
         self.source: str | None = None
@@ -96,6 +100,8 @@ class Law:
         self.params_ = self.params_from_theta(theta)
         self.result_ = result
         self.result_ = result.with_warnings(self.fit_warnings(np.exp(log_y)))
+        self.fitted_range_ = (FittedRange.of(table, self.inputs[0]) if len(self.inputs) == 2
+                              else None)
         return self
 
     def fit_warnings(self, loss: np.ndarray) -> list[str]:
@@ -145,6 +151,7 @@ class Law:
             "warnings": result.get("warnings", []),
             "options": self.options,
             **({"accounting": dict(self.accounting)} if self.accounting else {}),
+            **({"fitted_range": self.fitted_range_.to_dict()} if self.fitted_range_ else {}),
             **({"published": self.published_name, "source": self.source}
                if self.published_name else {}),
         }

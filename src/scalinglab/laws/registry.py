@@ -50,6 +50,10 @@ def law_from_dict(data: Mapping[str, Any]) -> Law:
         if not isinstance(accounting, Mapping):
             raise ScalinglabError("fit description: 'accounting' must be an object")
         law.accounting = dict(accounting)
+    if data.get("fitted_range") is not None:
+        from scalinglab.extrapolation import FittedRange
+
+        law.fitted_range_ = FittedRange.from_dict(data["fitted_range"])
     if data.get("published"):
         law.published_name = str(data["published"])
         law.source = data.get("source")

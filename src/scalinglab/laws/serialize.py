@@ -29,14 +29,11 @@ from scalinglab.laws.uncertainty import Bootstrap, NoiseModel
 
 def fit_summary(
     law: Law, boot: Bootstrap | None = None, level: float = 0.95, with_samples: bool = True,
-    fitted_range: FittedRange | None = None,
 ) -> dict[str, Any]:
     """The FIT.json object (also what `scalinglab fit --json` prints, minus the samples)."""
     from scalinglab.laws.identifiability import identify, not_identified_sentence
 
     summary = law.to_dict()
-    if fitted_range is not None:
-        summary["fitted_range"] = fitted_range.to_dict()
     derived = law.derived()
     if derived:
         summary["derived"] = derived
@@ -60,14 +57,12 @@ def fit_summary(
 
 
 def save_fit(
-    path: str | Path, law: Law, boot: Bootstrap | None = None, level: float = 0.95,
-    fitted_range: FittedRange | None = None,
+    path: str | Path, law: Law, boot: Bootstrap | None = None, level: float = 0.95
 ) -> None:
-    """Write FIT.json for a fitted law, with its bootstrap samples and range when given."""
+    """Write FIT.json for a fitted law, with its bootstrap samples when given."""
     if law.params_ is None:
         raise ScalinglabError(f"the {law.name} law is not fitted; nothing to save")
-    text = json.dumps(_finite(fit_summary(law, boot, level, fitted_range=fitted_range)),
-                      indent=2)
+    text = json.dumps(_finite(fit_summary(law, boot, level)), indent=2)
     write_text(path, text + "\n")
 
 
@@ -85,8 +80,6 @@ def read_fit(path: str | Path) -> SavedFit:
     """Read FIT.json whole (see `load_fit` for the law and samples alone)."""
     law, samples = load_fit(path)
     data = json.loads(Path(path).read_text())
-    fitted = data.get("fitted_range")
-    fitted_range = FittedRange.from_dict(fitted, str(path)) if fitted is not None else None
     boot = None
     if samples is not None:
         info = data.get("bootstrap") or {}
@@ -101,7 +94,7 @@ def read_fit(path: str | Path) -> SavedFit:
         boot = Bootstrap(law, samples, converged=ok, n_starts_at_best=np.ones(len(samples), int),
                          seed=int(data.get("seed", 0)), method=str(info.get("method", "cases")),
                          noise=noise_model, interval=str(info.get("interval", "percentile")))
-    return SavedFit(law, boot, fitted_range)
+    return SavedFit(law, boot, law.fitted_range_)
 
 
 def load_fit(path: str | Path) -> tuple[Law, pd.DataFrame | None]:
