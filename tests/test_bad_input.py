@@ -553,6 +553,16 @@ def _cases() -> list[tuple[str, list[str], str]]:
     ):
         add(f"reproduce{args}", ["reproduce", *args], fragment)
 
+    # --- import (every format's cases: tests/test_importers_bad_input.py) ------------------
+    for args, fragment in (
+        (["comet", "{good_csv}", "-o", "{root}/imported.csv"], "unknown format 'comet'"),
+        (["csv", "{text_csv}", "-o", "{root}/imported.csv"], "loss 'abc' is not a number"),
+        (["nanogpt-log", "{good_csv}", "-o", "{root}/imported.csv"], "no nanoGPT loss lines"),
+        (["csv", "{good_csv}", "-o", "{good_csv}"], "is one of the input files"),
+        (["csv", "{good_csv}", "-o", "{root}/imported.txt"], "expected a file name ending"),
+    ):
+        add(f"import{args}", ["import", *args], fragment)
+
     # --- the top level -----------------------------------------------------------------------
     add("unknown-command", ["fitt"], "No such command 'fitt'")
     add("sweep-unknown-command", ["sweep", "walk"], "No such command 'walk'")
