@@ -70,6 +70,7 @@ RULES: dict[str, Rule] = {
     # sizes and budgets
     "--params": Rule(low=0, low_open=True, noun="parameters"),
     "--tokens": Rule(low=0, low_open=True, noun="tokens"),
+    "--tokens-per-step": Rule(low=0, low_open=True, noun="tokens"),
     "--compute": Rule(low=0, low_open=True, noun="FLOPs"),
     "--train-max": POSITIVE,
     "--inference-tokens": NON_NEGATIVE,
