@@ -4,21 +4,30 @@ Each case runs the command in-process on files of the `world` fixture and checks
 promises for bad input (docs/reliability.md): exit 2, exactly one `error: ...` line naming the
 problem (the file, line, run, step or value), nothing on stdout, no output file, every file
 unchanged. `{root}` in an argument is the world's folder; `-o {out}` is a table that must not
-appear.
+appear. The fuzz tests at the end feed every format raw and near-miss bytes: each imports or is
+refused in one line, never another exception (`SCALINGLAB_FUZZ_EXAMPLES`, as in
+test_fuzz_readers.py).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 import sys
+import tempfile
 from pathlib import Path
 
+import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from imported_logs import grid, llama_config, trainer_state, write_mlflow, write_nanogpt
 from scalinglab.cli import app
+from scalinglab.errors import ScalinglabError
+from scalinglab.importers import ImportOptions, import_runs
 
 runner = CliRunner()
 GOOD_JSONL = ['{"step": 100, "val_loss": 3.2, "n_params": 1e6}',
@@ -217,3 +226,135 @@ def test_missing_tensorboard_is_one_line(world: Path, monkeypatch: pytest.Monkey
     assert result.stderr == ("error: tensorboard is not installed: pip install "
                              "'scalinglab[import]'\n")
     assert not (world / "out.csv").exists()
+
+
+# --- Fuzzing: any bytes in any format's file either import or are one line ----------------------
+
+EXAMPLES = int(os.environ.get("SCALINGLAB_FUZZ_EXAMPLES", "100"))
+FUZZ = settings(max_examples=EXAMPLES, deadline=None, derandomize=EXAMPLES <= 100,
+                suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
+                                       HealthCheck.function_scoped_fixture])
+OPTIONS = ImportOptions(tokens_per_step=1000, params=1e6)
+VALUES = st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.integers(-10, 10**6),
+                   st.sampled_from(["", "abc", "3,14", "491,520", None, True, [], {}]),
+                   st.text(max_size=5))
+KEYS = st.sampled_from(["step", "_step", "loss", "val/loss", "eval_loss", "tokens", "run",
+                        "n_params", "family", "epoch", "train_runtime", "x"])
+
+
+def _imports_or_refuses(fmt: str, paths: list[Path]) -> None:
+    try:
+        result = import_runs(fmt, paths, OPTIONS)
+    except ScalinglabError as error:
+        assert str(error).strip() and "\n" not in str(error).strip()
+        return
+    table = result.table
+    assert table["final"].sum() == table["run"].nunique() and (table["loss"] > 0).all()
+    assert (table["tokens"] > 0).all() and np.isfinite(table[["loss", "tokens"]]).all().all()
+
+
+def _write(folder: Path, name: str, data: bytes) -> Path:
+    path = folder / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    return path
+
+
+@FUZZ
+@given(data=st.binary(max_size=600), fmt=st.sampled_from(["jsonl", "csv", "nanogpt-log",
+                                                           "wandb-csv", "hf-trainer-state"]))
+def test_raw_bytes_import_or_refuse(data: bytes, fmt: str) -> None:
+    name = {"jsonl": "run.jsonl", "csv": "run.csv", "nanogpt-log": "run.log",
+            "wandb-csv": "export.csv", "hf-trainer-state": "trainer_state.json"}[fmt]
+    with tempfile.TemporaryDirectory() as folder:
+        _imports_or_refuses(fmt, [_write(Path(folder), name, data)])
+
+
+@FUZZ
+@given(rows=st.lists(st.dictionaries(KEYS, VALUES, max_size=6), max_size=8))
+def test_shaped_json_lines_and_trainer_states_import_or_refuse(rows: list[dict]) -> None:
+    with tempfile.TemporaryDirectory() as folder:
+        lines = "".join(json.dumps(row) + "\n" for row in rows).encode()
+        _imports_or_refuses("jsonl", [_write(Path(folder), "run.jsonl", lines)])
+        state = json.dumps({"log_history": rows, "global_step": 5, "max_steps": 10}).encode()
+        _imports_or_refuses("hf-trainer-state",
+                            [_write(Path(folder), "trainer_state.json", state)])
+
+
+CSV_COLUMNS = st.sampled_from(["Step", "r - val/loss", "r - val/loss__MIN", "s - val/loss",
+                               "Name", "_step", "step", "loss", "val_loss", "run", "n_params",
+                               "tokens", "tokens_per_step", ""])
+CELLS = st.one_of(VALUES.map(lambda v: "" if v is None else str(v)),
+                  st.sampled_from(['"', "1e400", "-0", "0"]))
+
+
+@FUZZ
+@given(header=st.lists(CSV_COLUMNS, min_size=1, max_size=5, unique=True),
+       cells=st.lists(st.lists(CELLS, min_size=0, max_size=6), max_size=6))
+def test_shaped_csv_exports_import_or_refuse(header: list[str], cells: list[list[str]]) -> None:
+    import csv
+    import io
+
+    text = io.StringIO()
+    writer = csv.writer(text)
+    writer.writerow(header)
+    writer.writerows(cells)
+    with tempfile.TemporaryDirectory() as folder:
+        path = _write(Path(folder), "export.csv", text.getvalue().encode())
+        for fmt in ("csv", "wandb-csv"):
+            _imports_or_refuses(fmt, [path])
+
+
+NANOGPT_LINES = st.one_of(
+    st.builds("step {}: train loss {}, val loss {}".format, st.integers(-5, 10**6), VALUES,
+              VALUES),
+    st.builds("iter {}: loss {}, time 1.0ms, mfu 1.00%".format, st.integers(-5, 10**6), VALUES),
+    st.builds("tokens per iteration will be: {}".format, st.integers(0, 10**7)),
+    st.builds("number of parameters: {}M".format, VALUES),
+    st.text(max_size=30))
+
+
+@FUZZ
+@given(lines=st.lists(NANOGPT_LINES, max_size=10))
+def test_shaped_nanogpt_logs_import_or_refuse(lines: list[str]) -> None:
+    with tempfile.TemporaryDirectory() as folder:
+        log = _write(Path(folder), "run.log", "\n".join(lines).encode("utf-8", "replace"))
+        _imports_or_refuses("nanogpt-log", [log])
+
+
+@FUZZ
+@given(lines=st.lists(st.one_of(
+    st.builds("{} {} {}".format, st.integers(0, 10**13), VALUES, st.integers(-3, 10**6)),
+    st.text(max_size=20)), max_size=8))
+def test_shaped_mlflow_metric_files_import_or_refuse(lines: list[str]) -> None:
+    with tempfile.TemporaryDirectory() as folder:
+        run = Path(folder) / "0" / ("a" * 32)
+        _write(run, "meta.yaml", b"run_id: aaaa\nrun_name: r\nlifecycle_stage: active\n")
+        _write(run, "metrics/val/loss", "\n".join(lines).encode("utf-8", "replace"))
+        _imports_or_refuses("mlflow", [Path(folder)])
+
+
+@pytest.fixture(scope="module")
+def event_file(tmp_path_factory: pytest.TempPathFactory) -> bytes:
+    from torch.utils.tensorboard import SummaryWriter
+
+    folder = tmp_path_factory.mktemp("events")
+    writer = SummaryWriter(str(folder))
+    for step in range(10, 60, 10):
+        writer.add_scalar("val/loss", 3.0 - step / 100, step)
+    writer.close()
+    return next(folder.iterdir()).read_bytes()
+
+
+@FUZZ
+@given(cut=st.integers(0, 10**4), flips=st.lists(st.tuples(st.integers(0, 10**4),
+                                                            st.integers(1, 255)), max_size=3))
+def test_cut_or_flipped_event_files_import_or_refuse(event_file: bytes, cut: int,
+                                                     flips: list[tuple[int, int]]) -> None:
+    data = bytearray(event_file[: cut % (len(event_file) + 1)])
+    for position, mask in flips:
+        if data:
+            data[position % len(data)] ^= mask
+    with tempfile.TemporaryDirectory() as folder:
+        _imports_or_refuses("tensorboard", [_write(Path(folder), "run/events.out.tfevents.1.h",
+                                                   bytes(data))])

@@ -251,6 +251,17 @@ def to_float(raw: object) -> float | None:
     raise ValueError(raw)
 
 
+def to_step(raw: object, where: str, column: str = "step") -> float:
+    """A logged step as a float, or one line naming where it is not a finite number."""
+    try:
+        step = to_float(raw)
+    except (ValueError, TypeError):
+        step = None
+    if step is None or not math.isfinite(step):
+        raise ScalinglabError(f"{where}: {column} {raw!r} is not a number")
+    return step
+
+
 def lookup(info: Mapping[str, Any], names: Sequence[str]) -> tuple[str, Any] | None:
     """The first setting called one of `names` (case-insensitive; `model.n_params` and
     `config/n_params` answer to `n_params`), as (its name, its value); None if none is."""

@@ -23,6 +23,7 @@ from scalinglab.importers.common import (
     check_paths,
     find_files,
     suggestion,
+    to_step,
     unique_names,
 )
 
@@ -155,12 +156,7 @@ def logs_from_rows(rows: Rows, default_name: str) -> list[RunLog]:
 def _step(rows: Rows, row: dict[str, Any], step_column: str | None, line: int) -> float:
     if step_column is None:
         return float(line)
-    raw = row.get(step_column)
-    try:
-        return float(raw)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        raise ScalinglabError(f"{rows.path}:{line}: step {raw!r} ({step_column!r}) is not a "
-                              "number") from None
+    return to_step(row.get(step_column), f"{rows.path}:{line}", step_column)
 
 
 def _constant_columns(rows: Rows, indices: list[int], skip: set[str | None]) -> dict[str, Any]:

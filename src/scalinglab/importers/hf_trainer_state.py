@@ -26,7 +26,14 @@ from typing import Any
 
 from scalinglab.accounting import ParamCount
 from scalinglab.errors import ScalinglabError
-from scalinglab.importers.common import ImportOptions, RunLog, StatedCount, check_paths, walk
+from scalinglab.importers.common import (
+    ImportOptions,
+    RunLog,
+    StatedCount,
+    check_paths,
+    to_step,
+    walk,
+)
 
 NAME = "hf-trainer-state"
 PREFERRED_METRICS = ("eval_loss", "loss")
@@ -106,9 +113,10 @@ def read(unit: tuple[Path, str], options: ImportOptions) -> list[RunLog]:
     for i, entry in enumerate(history):
         if not isinstance(entry, dict) or "step" not in entry or "train_runtime" in entry:
             continue  # the end-of-training summary: its train_loss is the run's average
+        step = to_step(entry["step"], f"{path}:log_history[{i}]")
         for key, value in entry.items():
             if key not in NOT_METRICS:
-                log.curve(key).add_raw(entry["step"], value, f"{path}:log_history[{i}].{key}")
+                log.curve(key).add_raw(step, value, f"{path}:log_history[{i}].{key}")
     config = _config_path(path)
     if config is not None:
         log.params = StatedCount(read_config_count(config), "config.json", str(config))

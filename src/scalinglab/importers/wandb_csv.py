@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from scalinglab.errors import ScalinglabError
-from scalinglab.importers.common import ImportOptions, RunLog, check_paths, find_files
+from scalinglab.importers.common import ImportOptions, RunLog, check_paths, find_files, to_step
 from scalinglab.importers.generic import Rows, csv_rows, jsonl_rows, logs_from_rows
 
 NAME = "wandb-csv"
@@ -91,17 +91,11 @@ def _chart(rows: Rows) -> list[RunLog]:
         log = logs.setdefault(run, RunLog(name=run, path=str(rows.path)))
         curve = log.curve(metric)
         for row, line in zip(rows.rows, rows.lines, strict=True):
-            curve.add_raw(_step(rows, row, line), row.get(column),
+            curve.add_raw(to_step(row.get(STEP), f"{rows.path}:{line}", STEP), row.get(column),
                           f"{rows.path}:{line}:{column}")
     return list(logs.values())
 
 
-def _step(rows: Rows, row: dict[str, object], line: int) -> float:
-    raw = row.get(STEP)
-    try:
-        return float(raw)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        raise ScalinglabError(f"{rows.path}:{line}: Step {raw!r} is not a number") from None
 
 
 def _runs_table(rows: Rows) -> list[RunLog]:
@@ -116,7 +110,7 @@ def _runs_table(rows: Rows) -> list[RunLog]:
         log = RunLog(name=name, path=where, info_origin=where, steps_known=has_step,
                      summary_only=True)
         log.info = {k: v for k, v in row.items() if k != RUN_NAME and v not in (None, "")}
-        step = _summary_step(rows, row, line) if has_step else float(line)
+        step = to_step(row.get("_step"), where, "_step") if has_step else float(line)
         for column, raw in row.items():
             if column not in (RUN_NAME, "_step"):
                 log.curve(column).add_raw(step, raw, f"{where}:{column}")
@@ -124,9 +118,3 @@ def _runs_table(rows: Rows) -> list[RunLog]:
     return logs
 
 
-def _summary_step(rows: Rows, row: dict[str, object], line: int) -> float:
-    raw = row.get("_step")
-    try:
-        return float(raw)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        raise ScalinglabError(f"{rows.path}:{line}: _step {raw!r} is not a number") from None
