@@ -127,6 +127,13 @@ def world(tmp_path_factory) -> dict[str, str]:
                                        "loss": [3.0, 2.5, 2.2]}))
     put("positions_garbage.csv", bytes(range(128, 256)) * 8)
     put("positions_columns.csv", pd.DataFrame({"run": ["r0"], "pos": [1], "loss": [3.0]}))
+    runs = good["run"].astype(str).unique()
+    put("accuracies.csv", pd.DataFrame({"run": runs, "task": "qa",
+                                        "accuracy": np.linspace(0.3, 0.8, len(runs))}))
+    put("accuracies_percent.csv", pd.DataFrame({"run": runs, "task": "qa",
+                                                "accuracy": np.linspace(30, 80, len(runs))}))
+    put("accuracies_stranger.csv", pd.DataFrame({"run": ["stranger"], "task": ["qa"],
+                                                 "accuracy": [0.5]}))
     put("points_text.csv", pd.DataFrame({"params": ["big"], "tokens": [1e9]}))
     put("positions_text.csv", pd.DataFrame({"run": ["r0"], "position": ["first"],
                                             "loss": [3.0]}))
@@ -409,7 +416,7 @@ def _cases() -> list[tuple[str, list[str], str]]:
             + ([] if "--probe" in args else ["--no-probe"]), fragment)
     new_store = ["--store", "{root}/new.db"]
     for args, fragment in (
-        (["{good_toml}", *new_store, "--executor", "slurm"], "unknown executor 'slurm'"),
+        (["{good_toml}", *new_store, "--executor", "pbs"], "unknown executor 'pbs'"),
         (["{good_toml}", *new_store, "--address", "x:1"], "--address applies to --executor ray"),
         (["{good_toml}", *new_store, "--workers", "0"], "--workers must be at least 1"),
         (["{good_toml}", *new_store, "--max-hours", "0"], "--max-hours must be a positive"),
@@ -489,6 +496,20 @@ def _cases() -> list[tuple[str, list[str], str]]:
         "unknown bootstrap method 'rows'")
     add("plan-vocab", ["plan", "--law", "chinchilla-epoch", "--compute", "1e20",
                        "--vocab-size", "0"], "--vocab-size")
+    accuracy = ["fit-accuracy", "{accuracies_csv}", "--data", "{good_csv}"]
+    for name, args, fragment in (
+        ("percent", ["fit-accuracy", "{accuracies_percent_csv}", "--data", "{good_csv}"],
+         "give fractions, not percentages"),
+        ("unknown-run", ["fit-accuracy", "{accuracies_stranger_csv}", "--data", "{good_csv}"],
+         "run 'stranger' has an accuracy but no finished row"),
+        ("no-task-column", ["fit-accuracy", "{positions_text_csv}", "--data", "{good_csv}"],
+         "missing column(s) 'task', 'accuracy'"),
+        ("task", [*accuracy, "--task", "math"], "no task 'math'"),
+        ("form", [*accuracy, "--form", "linear"], "unknown accuracy law 'linear'"),
+        ("chance", [*accuracy, "--chance", "1.5"], "--chance must be in [0, 1)"),
+        ("out", [*accuracy, "--out", "{missing_dir}/acc.json"], "does not exist"),
+    ):
+        add(f"fit-accuracy-{name}", args, fragment)
     add("plan-buys-nothing", ["plan", "--law", "chinchilla-epoch", "--compute", "10"],
         "buys a model of 0.147 parameters")
     for name, args, fragment in (

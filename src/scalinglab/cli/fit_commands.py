@@ -80,7 +80,8 @@ def fit(
 ) -> None:
     """Fit a scaling law (summed Huber on log residuals, multi-start), optionally bootstrapped."""
     from scalinglab import laws
-    from scalinglab.conventions import accounting_for, default_convention, get_convention
+    from scalinglab.api import fit_rows
+    from scalinglab.conventions import accounting_for, get_convention
     from scalinglab.errors import ScalinglabError
     from scalinglab.files import check_output_file
 
@@ -92,12 +93,13 @@ def fit(
     if approach == 3 and law_name != "auto":
         law = _make_law(law_name, x, x_is_threshold=False)
     table = _read(data, column_map, drop_highest_loss, _one_x(law), final)
-    counted = None
-    if _one_x(law) is None:  # N and C are counted in one convention (a curve needs neither)
-        counted = get_convention(convention or default_convention(table))
-        table = counted.view(table, str(data))
-    if not all_rows and {"run", "tokens"} <= set(table.columns):
-        table = _regime_rows(table, curve=_is_curve(_one_x(law)))
+    # N and C counted in one convention (a curve needs neither), then the fit regime's rows:
+    # the preparation the notebook API's `fit` makes too.
+    prepared = fit_rows(table, _one_x(law), convention, all_rows, str(data))
+    for message in prepared.notes:
+        note(message)
+    table = prepared.rows
+    counted = None if prepared.convention is None else get_convention(prepared.convention)
     if approach in (1, 2):
         if n_bootstrap and approach == 1:
             raise ScalinglabError(
@@ -187,11 +189,14 @@ def backtest(
     the direction a plan extrapolates), so the selection never sees the runs it predicts.
     """
     from scalinglab import laws
+    from scalinglab.api import fit_rows
 
     law = None if law_name == "auto" else _make_law(law_name, x, x_is_threshold=True)
     table = _read(data, column_map, drop_highest_loss, _one_x(law), final)
-    if not all_rows and {"run", "tokens"} <= set(table.columns):
-        table = _regime_rows(table, curve=_is_curve(_one_x(law)))
+    prepared = fit_rows(table, _one_x(law), "recorded", all_rows, str(data))  # as recorded
+    for message in prepared.notes:
+        note(message)
+    table = prepared.rows
     selection = None
     if law is None:
         selection = _select_on_training_rows(table, x, train_max, str(data))
@@ -370,26 +375,6 @@ def _make_law(name: str, x: str | None, x_is_threshold: bool) -> Law:
             f"--x applies to one-variable laws; the {name} law reads {', '.join(law.inputs)}"
         )
     return law
-
-
-def _regime_rows(table: pd.DataFrame, curve: bool = False) -> pd.DataFrame:
-    """The rows of the fit regime (`regime.fit_regime`), saying what was left out and why.
-
-    A learning curve's law (`curve`) keeps every evaluation past warmup and the plateau.
-    """
-    from scalinglab.errors import ScalinglabError
-    from scalinglab.regime import fit_regime
-
-    regime = fit_regime(table, finished_only=not curve)
-    if regime.excluded.empty:
-        return table
-    counts = ", ".join(f"{n} {reason}" for reason, n in
-                       regime.excluded["reason"].value_counts().items())
-    note(f"fitting {len(regime.rows)} of {len(table)} rows, the fit regime ({counts} left out; "
-         "--all-rows fits every row)")
-    if regime.rows.empty:
-        raise ScalinglabError(f"no rows in the fit regime: {regime.rule}")
-    return regime.rows
 
 
 def _note_rows_per_run(table: pd.DataFrame) -> None:
