@@ -27,12 +27,14 @@ from scalinglab.errors import ScalinglabError
 from scalinglab.importers.common import ImportOptions, RunLog, check_paths, walk
 
 NAME = "tensorboard"
-EVENTS = "events.out.tfevents."
+EVENTS = "events.out.tfevents."  # the writers' names; TensorBoard reads any "*tfevents*"
+TFEVENTS = "tfevents"
 MISSING = "tensorboard is not installed: pip install 'scalinglab[import]'"
 
 
 def is_event_file(path: Path) -> bool:
-    return EVENTS in path.name and path.is_file()
+    """TensorBoard's own test (`io_wrapper.IsSummaryEventsFile`): what its loader reads."""
+    return TFEVENTS in path.name and path.is_file()
 
 
 def find_units(paths: Sequence[Path]) -> list[tuple[Path, str]]:
@@ -42,7 +44,7 @@ def find_units(paths: Sequence[Path]) -> list[tuple[Path, str]]:
     files_by_folder: dict[Path, list[Path]] = {}
     for path in paths:
         if path.is_file():
-            if EVENTS not in path.name:
+            if TFEVENTS not in path.name:
                 raise ScalinglabError(f"{path}: not a TensorBoard event file "
                                       f"({EVENTS}*)")
             files_by_folder.setdefault(path.parent, []).append(path)
