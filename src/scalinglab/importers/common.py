@@ -546,13 +546,15 @@ def _joined(log: RunLog, curve: Curve, tokens: Curve) -> np.ndarray:
 
 
 def _check_increasing(log: RunLog, curve: Curve, tokens: np.ndarray) -> None:
-    """Tokens rise with every evaluation, in the order they were logged."""
-    for i in range(1, len(tokens)):
-        if not tokens[i] > tokens[i - 1]:
-            what = "repeat" if tokens[i] == tokens[i - 1] else "go backwards"
+    """Tokens rise with every evaluation, in the order they were logged (non-finite token
+    counts are left to be dropped)."""
+    finite = [i for i in range(len(tokens)) if np.isfinite(tokens[i])]
+    for before, i in zip(finite, finite[1:], strict=False):
+        if not tokens[i] > tokens[before]:
+            what = "repeat" if tokens[i] == tokens[before] else "go backwards"
             raise ScalinglabError(
                 f"run {log.name}: steps {what} at step {curve.steps[i]:g} (after step "
-                f"{curve.steps[i - 1]:g}; tokens {tokens[i - 1]:,.0f} then {tokens[i]:,.0f}) "
+                f"{curve.steps[before]:g}; tokens {tokens[before]:,.0f} then {tokens[i]:,.0f}) "
                 f"in {curve.where[i]}")
 
 
