@@ -270,21 +270,26 @@ def _runs_table(runs: Any) -> Table:
 @user_errors
 def export(
     sweep: str = typer.Option(..., "--sweep", help="The sweep to export."),
-    fmt: str = typer.Option("csv", "--format", help="csv or parquet."),
+    fmt: str | None = typer.Option(
+        None, "--format", help="csv or parquet (default: from the file name, else csv)."
+    ),
     output: Path | None = typer.Option(None, "-o", "--output",
                                        help="Output file (default: SWEEP.csv or SWEEP.parquet)."),
     store: Path = STORE_OPTION,
     include_diverged: bool = typer.Option(False, "--include-diverged",
                                           help="Also export diverged runs' rows."),
+    as_json: bool = JSON_OPTION,
 ) -> None:
     """Write a sweep's measurements table (the input of `scalinglab fit`)."""
     from scalinglab.errors import ScalinglabError
     from scalinglab.files import atomic_output, check_output_file
     from scalinglab.sweep.store import Store
 
-    if fmt not in ("csv", "parquet"):
-        raise ScalinglabError(f"--format must be csv or parquet, got {fmt!r}")
-    output = check_output_file(output or Path(f"{sweep}.{fmt}"), "-o")
+    fmt = _export_format(fmt, output)
+    output = output or Path(f"{sweep}.{fmt}")
+    if output.exists() and store.exists() and output.resolve() == store.resolve():
+        raise ScalinglabError(f"-o {output}: is the store being exported; name another file")
+    output = check_output_file(output, "-o")
     with Store(store, create=False) as db:
         table = db.measurements(sweep, include_diverged=include_diverged)
         runs = db.runs(sweep)
@@ -298,8 +303,26 @@ def export(
     unfinished = int((~runs["status"].isin(["done"])).sum())
     if unfinished:
         note(f"{unfinished} of {len(runs)} runs are not done and are left out")
+    if as_json:
+        print_json({"sweep": sweep, "output": str(output), "format": fmt, "rows": len(table),
+                    "runs": int(table["run"].nunique()), "runs_left_out": unfinished})
+        return
     console.print(f"wrote {len(table)} rows of {table['run'].nunique()} runs to {output}",
                   highlight=False)
+
+
+def _export_format(fmt: str | None, output: Path | None) -> str:
+    """The table format: --format where given, else the file name's; a conflict is refused."""
+    from scalinglab.errors import ScalinglabError
+
+    if fmt is not None and fmt not in ("csv", "parquet"):
+        raise ScalinglabError(f"--format must be csv or parquet, got {fmt!r}")
+    suffix = output.suffix.lower() if output is not None else ""
+    named = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}.get(suffix)
+    if fmt is not None and named is not None and fmt != named:
+        raise ScalinglabError(f"-o {output}: the name says {named} but --format says {fmt}; "
+                              "make them agree")
+    return fmt or named or "csv"
 
 
 def _number(value: Any, spec: str) -> str:
