@@ -45,6 +45,7 @@ from scalinglab.laws.diagnostics import residual_trends
 from scalinglab.laws.identifiability import interval_reason
 from scalinglab.laws.uncertainty import NoiseModel, seed_noise
 from scalinglab.measurements import apply_final_rule
+from scalinglab.progress import report
 from scalinglab.regime import Regime, fit_regime
 
 # The analyses live in `scalinglab.analyses`; the report's figures import them from here too.
@@ -90,6 +91,7 @@ class Study:
     noise: NoiseModel | None = None  # seed-to-seed spread, where the data have seeds
     cost: TokenCost | None = None  # FLOPs per token of the law's N, in the study's convention
     verdicts: dict[str, str] = field(default_factory=dict)  # analysis key -> verdict in words
+    n_attempted: int = 0  # analyses started so far (for progress reports)
 
     @property
     def done(self) -> pd.DataFrame:
@@ -155,6 +157,8 @@ def frontier(table: pd.DataFrame, x: str, bins_per_decade: int = FRONTIER_BINS_P
 
 def _attempt(fits: Study, key: str, make: Callable[[], Any]) -> Any:
     """Run one fit; on data that cannot support it, record why in `fits.skipped` and go on."""
+    fits.n_attempted += 1
+    report("study", fits.n_attempted, None, key)
     try:
         return make()
     except FIT_ERRORS as error:
@@ -268,6 +272,7 @@ def study(
     else:
         fits.skipped["capabilities"] = "no accuracies (arithmetic runs report exact match)"
     fits.verdicts = verdicts(fits)
+    report("study", fits.n_attempted, fits.n_attempted, "done")
     return fits
 
 

@@ -11,11 +11,12 @@ file name alike, is shown as written (`[/]` stays `[/]`). Styling is asked for e
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
 import json
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import typer
@@ -115,9 +116,13 @@ def user_errors(command: Callable[..., Any]) -> Callable[..., Any]:
 
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from scalinglab.progress import reporting
+
         try:
             check_options({flags[name]: value for name, value in kwargs.items() if name in flags})
-            return command(*args, **kwargs)
+            with progress_display(enabled=not kwargs.get("as_json")) as display, \
+                    reporting(display):
+                return command(*args, **kwargs)
         except ScalinglabError as error:
             print_error(str(error))
             raise typer.Exit(code=2) from None
@@ -126,6 +131,70 @@ def user_errors(command: Callable[..., Any]) -> Callable[..., Any]:
             raise typer.Exit(code=130) from None
 
     return wrapper
+
+
+class _ProgressDisplay:
+    """Library progress (`scalinglab.progress`) as transient Rich bars on stderr, one per task;
+    a task of unknown length shows a spinner and what it is doing."""
+
+    def __init__(self) -> None:
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            SpinnerColumn,
+            TextColumn,
+            TimeElapsedColumn,
+        )
+
+        self.bars = Progress(SpinnerColumn(), TextColumn("{task.description}", markup=False),
+                             BarColumn(bar_width=24), MofNCompleteColumn(), TimeElapsedColumn(),
+                             console=err_console, transient=True)
+        self.tasks: dict[str, Any] = {}
+        self.live = False
+        self.broken = False
+
+    def __call__(self, update: Any) -> None:
+        if self.broken:
+            return
+        if not self.live:
+            from rich.errors import LiveError
+
+            try:  # another live display (a sweep's) owns the terminal: stay quiet
+                self.bars.start()
+            except LiveError:
+                self.broken = True
+                return
+            self.live = True
+        name = update.task + (f": {update.detail}" if update.detail else "")
+        if update.task not in self.tasks:
+            self.tasks[update.task] = self.bars.add_task(name, total=update.total)
+        self.bars.update(self.tasks[update.task], completed=update.done, total=update.total,
+                         description=name)
+        if all(task.finished for task in self.bars.tasks):  # idle: give the terminal back
+            self.stop()
+            for task in list(self.tasks.values()):
+                self.bars.remove_task(task)
+            self.tasks.clear()
+
+    def stop(self) -> None:
+        if self.live:
+            self.bars.stop()
+            self.live = False
+
+
+@contextlib.contextmanager
+def progress_display(enabled: bool = True) -> Iterator[_ProgressDisplay | None]:
+    """A progress display for library steps, or None: only for a person at a terminal (stderr
+    is a terminal and the command prints no JSON)."""
+    if not (enabled and err_console.is_terminal):
+        yield None
+        return
+    display = _ProgressDisplay()
+    try:
+        yield display
+    finally:
+        display.stop()
 
 
 def _flags(command: Callable[..., Any]) -> dict[str, str]:

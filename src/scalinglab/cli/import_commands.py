@@ -13,7 +13,6 @@ from scalinglab.cli.app import (
     JSON_OPTION,
     app,
     console,
-    err_console,
     note,
     print_json,
     styled,
@@ -21,7 +20,7 @@ from scalinglab.cli.app import (
 )
 
 if TYPE_CHECKING:
-    from scalinglab.importers import ImportProgress, ImportResult
+    from scalinglab.importers import ImportResult
 
 SHOWN_RUNS = 20  # rows of the people's table; --json has every run
 
@@ -70,8 +69,7 @@ def import_runs(
         params=params, params_from_config=params_from_config,
         params_from_name=params_from_name, family=family,
         column_map=parse_column_map(column_map or []))
-    with _Progress(enabled=not as_json and err_console.is_terminal) as progress:
-        result = read_runs(fmt, paths, options, output=out, progress=progress.update)
+    result = read_runs(fmt, paths, options, output=out)  # progress: `scalinglab.progress`
     write_table(result.table, out)
     for message in result.notes:
         note(message)
@@ -79,32 +77,6 @@ def import_runs(
         print_json({"format": fmt, "output": str(out), **result.to_dict()})
     else:
         _print_runs(result, out)
-
-
-class _Progress:
-    """A Rich bar on stderr while files are read, for people at a terminal and many files."""
-
-    def __init__(self, enabled: bool) -> None:
-        self.enabled, self.bar, self.task = enabled, None, None
-
-    def __enter__(self) -> _Progress:
-        return self
-
-    def update(self, event: ImportProgress) -> None:
-        if not self.enabled or event.total < 2:
-            return
-        if self.bar is None:
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
-
-            self.bar = Progress(TextColumn("reading", style="bold"), BarColumn(),
-                                MofNCompleteColumn(), console=err_console, transient=True)
-            self.task = self.bar.add_task("read", total=event.total)
-            self.bar.start()
-        self.bar.update(self.task, completed=event.done)
-
-    def __exit__(self, *exc: object) -> None:
-        if self.bar is not None:
-            self.bar.stop()
 
 
 def _print_runs(result: ImportResult, out: Path) -> None:

@@ -36,8 +36,9 @@ from scalinglab.importers.common import (
     build_table,
 )
 from scalinglab.importers.hf_trainer_state import params_from_hf_config
+from scalinglab.progress import report
 
-__all__ = ["FORMATS", "ImportOptions", "ImportProgress", "ImportResult", "RunProvenance",
+__all__ = ["FORMATS", "ImportOptions", "ImportResult", "RunProvenance",
            "import_runs", "params_from_hf_config"]
 
 Unit = tuple[Path, str]  # a file or folder to read, and the run name it gets
@@ -59,15 +60,6 @@ class Reader:
     takes_map: bool = False
 
 
-@dataclass(frozen=True)
-class ImportProgress:
-    """One unit read of `total` (for a progress bar)."""
-
-    done: int
-    total: int
-    path: Path
-
-
 READERS = {reader.name: reader for reader in (
     Reader(tensorboard_events.NAME, tensorboard_events.find_units, tensorboard_events.read,
            tensorboard_events.combine),
@@ -86,8 +78,7 @@ FORMATS = tuple(READERS)
 
 
 def import_runs(fmt: str, paths: Sequence[str | Path], options: ImportOptions | None = None,
-                output: str | Path | None = None,
-                progress: Callable[[ImportProgress], None] | None = None) -> ImportResult:
+                output: str | Path | None = None) -> ImportResult:
     """Read `paths` (files, one per run, or folders) of format `fmt` into the measurements table.
 
     `output`, where the table will be written, is refused if it is one of the inputs. Raises
@@ -107,8 +98,7 @@ def import_runs(fmt: str, paths: Sequence[str | Path], options: ImportOptions | 
     logs: list[RunLog] = []
     for done, unit in enumerate(units, start=1):
         logs.extend(reader.read(unit, options))
-        if progress is not None:
-            progress(ImportProgress(done, len(units), unit[0]))
+        report(f"import {fmt}", done, len(units), unit[0].name)  # `scalinglab.progress`
     logs, notes = reader.combine(logs)
     default_family = paths[0].name if len(paths) == 1 and paths[0].is_dir() else fmt
     result = build_table(logs, options, reader.preferred_metrics, default_family)

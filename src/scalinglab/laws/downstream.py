@@ -29,6 +29,7 @@ from scipy.special import expit
 
 from scalinglab.errors import ScalinglabError
 from scalinglab.laws.result import FitResult
+from scalinglab.progress import report
 
 FORMS = ("sigmoid", "exponential")
 SAME_OPTIMUM_RTOL = 1e-6
@@ -181,7 +182,8 @@ class AccuracyLaw:
         starts = [full, *grid[:2]]
         rng = np.random.default_rng(seed)
         self.samples_ = []
-        for _ in range(n_resamples):
+        for done in range(n_resamples):
+            report(f"bootstrap ({self.task})", done, n_resamples)
             rows = rng.integers(0, loss.size, loss.size)
             if np.unique(loss[rows]).size < self._n_free() + 1:
                 continue  # a resample too thin to fit: counted by its absence
@@ -192,6 +194,7 @@ class AccuracyLaw:
                 continue
             assert refit.params_ is not None
             self.samples_.append(refit.params_)
+        report(f"bootstrap ({self.task})", n_resamples, n_resamples)
         return self
 
     def to_dict(self) -> dict[str, Any]:

@@ -27,6 +27,7 @@ import pandas as pd
 from scalinglab.errors import ScalinglabError
 from scalinglab.laws.base import Law
 from scalinglab.laws.registry import get_law
+from scalinglab.progress import report
 
 CANDIDATES = ("chinchilla", "kaplan-nd", "chinchilla-tied")
 MIN_SIZES = 4
@@ -106,7 +107,8 @@ def select_law(
     train, check = table[~largest], table[largest]
     measured = check["loss"].to_numpy(float)
     scores, failed = {}, {}
-    for name in candidates:
+    for done, name in enumerate(candidates):
+        report("law selection", done, len(candidates), name)
         law = get_law(name, params_column=params_column)
         try:
             law.fit(train, source=f"{source} ({name}, without the held-out rows)")
@@ -114,6 +116,7 @@ def select_law(
             failed[name] = str(error).splitlines()[0] if str(error) else type(error).__name__
             continue
         scores[name] = float(np.median(np.abs(law.predict(check) - measured) / measured))
+    report("law selection", len(candidates), len(candidates))
     if not scores:
         raise ScalinglabError(f"{source}: no candidate law could be fitted ({failed})")
     winner = min(scores, key=scores.__getitem__)

@@ -35,6 +35,7 @@ import pandas as pd
 from scalinglab.errors import ScalinglabError
 from scalinglab.laws.base import Law, positive_column
 from scalinglab.laws.fitting import multistart, screen
+from scalinglab.progress import report
 
 METHODS = ("auto", "parametric", "seeds", "cases")
 INTERVALS = ("auto", "percentile", "basic")
@@ -49,6 +50,7 @@ DEFAULT_STARTS_PER_RESAMPLE = 2
 PARAMETRIC_STARTS_PER_RESAMPLE = 1
 # Resamples per parallel task (bigger chunks amortise process start-up and pickling).
 CHUNKS_PER_JOB = 4
+SERIAL_CHUNKS = 20  # a serial bootstrap reports its progress 20 times
 # Columns that, with the run's budget (its largest token count), name one configuration:
 # runs that share them and differ in `seed` are seed replicates.
 CONFIGURATION_COLUMNS = ("family", "corpus", "params_nonembedding", "params")
@@ -458,13 +460,19 @@ def bootstrap(
               if len(c)]
     tasks = [(law.clone(), log_x, [resamples[i] for i in c], starts) for c in chunks]
     if n_jobs == 1 or len(tasks) == 1:
-        parts = [_fit_resamples(*task) for task in tasks]
+        results = (_fit_resamples(*task) for task in tasks)
     else:
         from joblib import Parallel, delayed
 
-        parts = Parallel(n_jobs=n_jobs, backend="loky")(
+        results = Parallel(n_jobs=n_jobs, backend="loky", return_as="generator")(
             delayed(_fit_resamples)(*task) for task in tasks
         )
+    parts = []
+    task_name = f"bootstrap ({law.name})"
+    report(task_name, 0, n_resamples)
+    for part in results:  # each resample is fitted alone: chunking changes no number
+        parts.append(part)
+        report(task_name, sum(len(p[1]) for p in parts), n_resamples)
     thetas = np.vstack([p[0] for p in parts])
     samples = pd.DataFrame([law.params_from_theta(t) for t in thetas], columns=law.param_names)
     return Bootstrap(
@@ -515,8 +523,8 @@ def _fit_resamples(
 
 
 def _n_chunks(n_jobs: int, n_resamples: int) -> int:
-    if n_jobs == 1:
-        return 1
+    if n_jobs == 1:  # serial: chunks only so that progress can be reported between them
+        return max(1, min(n_resamples, SERIAL_CHUNKS))
     workers = (os.cpu_count() or 1) if n_jobs < 0 else n_jobs
     return max(1, min(n_resamples, workers * CHUNKS_PER_JOB))
 

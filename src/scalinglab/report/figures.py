@@ -36,6 +36,7 @@ from scalinglab.analyses.study import (
 from scalinglab.laws.approaches import isoflop_budgets
 from scalinglab.laws.identifiability import interval_reason
 from scalinglab.measurements import finished_rows
+from scalinglab.progress import report
 
 # Paper style: small serif-free type, thin lines, light grid on log axes.
 STYLE = {
@@ -634,7 +635,11 @@ VERDICT_OF_FIGURE = {"loss_vs_params": ("l_n",), "loss_vs_tokens": ("l_d",),
 def draw_all(fits: Study) -> list[FigureResult]:
     """Every figure in the report's order (skipped ones included, with their reasons); each
     drawn figure's caption ends with the study's verdict on what it shows."""
-    results = [draw(fits) for draw in FIGURES]
+    results = []
+    for done, draw in enumerate(FIGURES):
+        report("report figures", done, len(FIGURES), draw.__name__.removeprefix("_"))
+        results.append(draw(fits))
+    report("report figures", len(FIGURES), len(FIGURES))
     for result in results:
         keys = VERDICT_OF_FIGURE.get(result.name, ())
         if result.name in ("family_comparison", "equal_tokens"):
