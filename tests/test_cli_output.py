@@ -64,3 +64,21 @@ def test_click_usage_errors_are_one_line_and_exit_2() -> None:
     _one_error_line(runner.invoke(app, ["fit"]), "Missing argument 'data'")
     _one_error_line(runner.invoke(app, ["fit", "x.csv", "--no-such-option"]), "--no-such-option")
     _one_error_line(runner.invoke(app, ["nope"]), "nope")
+
+
+def test_every_command_has_json() -> None:
+    """The README promises `--json` on every command."""
+    import typer.main
+
+    from scalinglab.cli import app
+
+    def commands(group, prefix=""):
+        for name, command in group.commands.items():
+            if hasattr(command, "commands"):
+                yield from commands(command, f"{prefix}{name} ")
+            else:
+                yield prefix + name, command
+
+    lacking = [name for name, command in commands(typer.main.get_command(app))
+               if "--json" not in {o for p in command.params for o in getattr(p, "opts", [])}]
+    assert lacking == []

@@ -83,7 +83,7 @@ def fit_rows(table: pd.DataFrame, x: str | None = None, convention: str | None =
         counts = ", ".join(f"{n} {reason}" for reason, n in
                            regime.excluded["reason"].value_counts().items())
         notes.append(f"fitting {len(regime.rows)} of {len(table)} rows, the fit regime "
-                     f"({counts} left out; all_rows=True / --all-rows fits every row)")
+                     f"({counts} left out; --all-rows, or all_rows=True, fits every row)")
     return FitRows(regime.rows, name, notes)
 
 

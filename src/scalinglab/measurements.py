@@ -309,7 +309,9 @@ def apply_final_rule(table: pd.DataFrame, rule: str = "last",
         return table, notes
     if "final" in table.columns and not table["final"].isna().all():
         table["final"] = parse_booleans(table["final"], "final", source, missing=False)
-        table[FINAL_FROM] = "marked"
+        if FINAL_FROM not in table.columns:  # an importer's marks say where they came from
+            table[FINAL_FROM] = "marked"
+        table[FINAL_FROM] = table[FINAL_FROM].fillna("marked").astype(str)
         return table, notes
     table["final"] = _last_of_each_run(table).to_numpy()
     table[FINAL_FROM] = UNMARKED

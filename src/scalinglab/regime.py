@@ -46,7 +46,7 @@ WARMUP_MULTIPLE = 4.0
 SMOOTHING_WINDOW = 3  # evaluations' slopes in the running median
 
 NOT_FINISHED = "not finished"
-UNMARKED_EVALUATION = "unmarked evaluation"  # not its run's last, in a table marking no row
+UNMARKED_EVALUATION = "unmarked (not the run's last evaluation)"  # in a table marking no row
 WARMUP = "warmup"
 PLATEAU = "early plateau"
 WHOLE_RUN = " (all of the run's finished rows)"

@@ -34,10 +34,10 @@ import pandas as pd
 
 from scalinglab.accounting import ParamCount
 from scalinglab.errors import ScalinglabError
-from scalinglab.measurements import COLUMNS
+from scalinglab.measurements import COLUMNS, FINAL_FROM, apply_final_rule
 
 # The table every importer writes: the measurements columns, then the audit trail.
-OUTPUT_COLUMNS = (*COLUMNS, "step", "final", "split", "source")
+OUTPUT_COLUMNS = (*COLUMNS, "step", "final", FINAL_FROM, "split", "source")
 
 # Names tried in order when no --metric is given: validation loss first, then training loss.
 VALIDATION_METRICS = ("val/loss", "eval/loss", "eval_loss", "val_loss", "validation/loss",
@@ -648,11 +648,11 @@ def _check_positive(rows: pd.DataFrame) -> None:
 
 
 def _mark_final(table: pd.DataFrame) -> pd.DataFrame:
-    """`final` on each run's last evaluation (most tokens), and on no other row."""
-    table = table.copy()
-    table["final"] = False
-    table.loc[table.groupby("run", sort=False)["tokens"].idxmax(), "final"] = True
-    return table
+    """`final` on each run's last evaluation (most tokens), and on no other row: the lab's one
+    rule for unmarked curves (`measurements.apply_final_rule`), whose `final_from` column tells
+    fits and reports that these are unmarked evaluations, not annealed models."""
+    marked, _ = apply_final_rule(table.drop(columns="final"))
+    return marked
 
 
 def _notes(logs: Sequence[RunLog], runs: Sequence[RunProvenance], table: pd.DataFrame,
