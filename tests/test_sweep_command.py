@@ -397,3 +397,24 @@ def _toml(text: str) -> dict:
     import tomllib
 
     return tomllib.loads(text)
+
+
+@pytest.mark.slow
+@pytest.mark.xdist_group("ray")
+@pytest.mark.parametrize("executor", ["ray", "submitit-local"])
+def test_kill_9_mid_sweep_on_ray_and_submitit_loses_and_duplicates_nothing(
+        executor: str, toy_design: Path, reference: Path, tmp_path: Path) -> None:
+    """The local executor's kill -9 test above, through the other two executors."""
+    pytest.importorskip("ray" if executor == "ray" else "submitit")
+    store = tmp_path / "killed.db"
+    args = [*CLI, "sweep", "run", str(toy_design), "--store", str(store), "--workers", "2",
+            "--executor", executor]
+    driver = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    _mid_sweep(store, tmp_path, after=0)
+    driver.send_signal(signal.SIGKILL)
+    driver.wait()
+    again = subprocess.run(args, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stderr
+    assert_consistent(store)
+    assert_same_results(store, reference)
+    _assert_trainers_gone(tmp_path)

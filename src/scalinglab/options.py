@@ -110,6 +110,12 @@ RULES: dict[str, Rule] = {
     "--peak-flops": Rule(low=0, low_open=True, noun="FLOP/s"),
     "--ffn-mult": POSITIVE,
     "--n-kv-heads": AT_LEAST_1,
+    # clusters
+    "--slurm-gpus": NON_NEGATIVE,
+    "--slurm-cpus": AT_LEAST_1,
+    "--slurm-time": Rule(low=0, low_open=True, noun="minutes"),
+    # accuracy laws
+    "--chance": Rule(low=0, high=1, high_open=True),
     "--max-hours": POSITIVE,
 }
 
