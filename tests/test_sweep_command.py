@@ -365,7 +365,7 @@ def test_submitit_options_are_checked_before_anything_is_written(tmp_path, monke
     assert wrong.exit_code == 2 and "--slurm-* options apply to --executor slurm" in wrong.stderr
     zero = runner.invoke(app, ["sweep", "run", str(path), *store, "--executor", "slurm",
                                "--slurm-cpus", "0"])
-    assert zero.exit_code == 2 and "--slurm-cpus: Input should be greater than or equal to 1" \
+    assert zero.exit_code == 2 and "--slurm-cpus must be at least 1" \
         in zero.stderr
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec",
