@@ -106,6 +106,11 @@ JSON_OPTION = typer.Option(
 )
 
 
+# Modules of the optional extras (pyproject.toml), by the extra that installs them.
+EXTRAS = {"torch": "train", "tokenizers": "train", "sklearn": "train", "ray": "ray",
+          "submitit": "slurm", "tensorboard": "import", "yaml": "import"}
+
+
 def user_errors(command: Callable[..., Any]) -> Callable[..., Any]:
     """Check the options against `scalinglab.options.RULES`, then run the command; turn
     `ScalinglabError` (bad input) into one line on stderr and exit code 2."""
@@ -125,6 +130,13 @@ def user_errors(command: Callable[..., Any]) -> Callable[..., Any]:
                 return command(*args, **kwargs)
         except ScalinglabError as error:
             print_error(str(error))
+            raise typer.Exit(code=2) from None
+        except ModuleNotFoundError as error:  # an optional extra that is not installed
+            extra = EXTRAS.get((error.name or "").split(".")[0])
+            if extra is None:
+                raise
+            print_error(f"this needs {error.name}, which is not installed: pip install "
+                        f"'scalinglab[{extra}]'")
             raise typer.Exit(code=2) from None
         except Interrupted as stop:
             print_error(str(stop))
