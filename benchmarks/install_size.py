@@ -1,6 +1,6 @@
 """Install size and time of the core wheel and of the full lock, side by side in one run.
 
-    .venv/bin/python benchmarks/install_size.py            # prints and records the section
+    .venv/bin/python -m benchmarks.install_size            # prints and records the section
 
 Builds the wheel once, then makes two fresh virtual environments: the core (the wheel, its
 own dependencies pinned to requirements.lock) and the full one (what `make` installs: every
@@ -54,7 +54,7 @@ def main() -> None:
         core_mb, full_mb = _size_mb(work / "core"), _size_mb(work / "full")
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    text = f"""Command: `.venv/bin/python benchmarks/install_size.py` ({datetime.date.today()}, pip's
+    text = f"""Command: `.venv/bin/python -m benchmarks.install_size` ({datetime.date.today()}, pip's
 cache warm, 2 cores). One run, both environments side by side.
 
 | install | what | pip install time | size on disk |
