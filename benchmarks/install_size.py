@@ -54,14 +54,19 @@ def main() -> None:
         core_mb, full_mb = _size_mb(work / "core"), _size_mb(work / "full")
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    text = f"""Command: `.venv/bin/python -m benchmarks.install_size` ({datetime.date.today()}, pip's
-cache warm, 2 cores). One run, both environments side by side.
-
-| install | what | pip install time | size on disk |
-|---|---|---|---|
-| core | `pip install scalinglab` (fit, predict, plan, report, import of CSV/JSONL/W&B/HF/nanoGPT) | {core_s:.0f} s | {core_mb:.0f} MB |
-| full | `make demo` / `make test`: requirements.lock (torch, ray, tensorboard, submitit, dev tools) | {full_s:.0f} s | {full_mb:.0f} MB |
-"""
+    core = ("`pip install scalinglab` (fit, predict, plan, report, import of "
+            "CSV/JSONL/W&B/HF/nanoGPT)")
+    full = ("`make demo` / `make test`: requirements.lock (torch, ray, tensorboard, submitit, "
+            "dev tools)")
+    text = "\n".join([
+        f"Command: `.venv/bin/python -m benchmarks.install_size` ({datetime.date.today()}, "
+        "pip's\ncache warm, 2 cores). One run, both environments side by side.",
+        "",
+        "| install | what | pip install time | size on disk |",
+        "|---|---|---|---|",
+        f"| core | {core} | {core_s:.0f} s | {core_mb:.0f} MB |",
+        f"| full | {full} | {full_s:.0f} s | {full_mb:.0f} MB |",
+    ]) + "\n"
     print(text)
     if not options.no_record:
         record_section("install-size", "## Install size, core and full\n\n" + text)
