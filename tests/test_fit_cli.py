@@ -171,3 +171,19 @@ def test_approach_2_takes_a_bootstrap(tmp_path: Path) -> None:
     assert out["bootstrap"]["n_resamples"] == 50
     people = runner.invoke(app, ["fit", str(path), "--approach", "2", "--bootstrap", "50"])
     assert people.exit_code == 0 and "95% intervals: n opt exponent" in people.stdout
+
+
+def test_backtest_says_how_far_its_held_out_rows_reach(tmp_path: Path) -> None:
+    data = _chinchilla_csv(tmp_path / "runs.csv")
+    result = runner.invoke(app, ["backtest", str(data), *MAP, "--train-max", "1e19",
+                                 "--bootstrap", "0", "--json"])
+    assert result.exit_code == 0, result.output
+    reach = json.loads(result.stdout)["extrapolation"]
+    assert reach["compute_factor"] > 1
+    assert "the held-out rows: extrapolating" in result.stderr
+    far = runner.invoke(app, ["backtest", str(data), *MAP, "--train-max", "5e17",
+                              "--bootstrap", "0"])
+    assert far.exit_code == 2 and "over the 1e+04x limit" in far.stderr
+    allowed = runner.invoke(app, ["backtest", str(data), *MAP, "--train-max", "5e17",
+                                  "--bootstrap", "0", "--allow-extrapolation"])
+    assert allowed.exit_code == 0, allowed.output

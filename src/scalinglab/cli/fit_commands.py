@@ -181,6 +181,10 @@ def backtest(
         help="Use every row, not only the fit regime (finished, past warmup and the plateau).",
     ),
     final: str = FINAL_OPTION,
+    allow_extrapolation: bool = typer.Option(
+        False, "--allow-extrapolation",
+        help="Predict held-out runs beyond the limit (1e4x the fitted compute).",
+    ),
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Fit on small runs, predict the large ones: intervals and absolute relative errors.
@@ -202,6 +206,7 @@ def backtest(
         selection = _select_on_training_rows(table, x, train_max, str(data))
         law = selection.law
         note(selection.sentence())
+    reach = _backtest_reach(law, table, x, train_max, allow_extrapolation, str(data))
     rows = laws.backtest(law, table, x=x, train_max=train_max, n_resamples=n_bootstrap,
                          seed=seed, n_jobs=jobs, source=str(data))
     summary = {
@@ -219,6 +224,8 @@ def backtest(
     }
     if selection is not None:
         summary["selection"] = selection.to_dict()
+    if reach is not None:
+        summary["extrapolation"] = reach.to_dict()
     if as_json:
         print_json(summary)
         return
@@ -299,6 +306,29 @@ def fit_accuracy(
 
 
 # --- Helpers -------------------------------------------------------------------------------
+def _backtest_reach(law: Law, table: pd.DataFrame, x: str, train_max: float, allow: bool,
+                    source: str) -> Any:
+    """How far the held-out rows reach beyond the training rows (their largest N, D and C
+    against the training rows' range), said in a note and refused past the limit unless
+    allowed; None for a one-variable law or a table without N, D and C."""
+    from scalinglab.extrapolation import FittedRange, check_reach, extrapolation
+    from scalinglab.laws.base import positive_column
+
+    if len(law.inputs) != 2 or x not in table.columns:
+        return None
+    held = positive_column(table, x, source) > train_max
+    fitted = FittedRange.of(table[~held], law.inputs[0])
+    test = table[held]
+    if fitted is None or test.empty or "flops" not in test.columns:
+        return None
+    reach = extrapolation(fitted, float(test[law.inputs[0]].max()),
+                          float(test["tokens"].max()), float(test["flops"].max()))
+    check_reach(reach, allow)
+    if reach.sentence():
+        note(f"the held-out rows: {reach.sentence()}")
+    return reach
+
+
 def _select_on_training_rows(table: pd.DataFrame, x: str, train_max: float,
                              source: str) -> Any:
     """`--law auto` for a backtest: the selection sees only the rows it may fit."""
