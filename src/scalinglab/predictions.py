@@ -25,12 +25,16 @@ LEVEL = 0.95
 COLUMNS = ("params", "tokens", "flops", "loss", "mean_lo", "mean_hi", "run_lo", "run_hi",
            "compute_factor", "params_factor", "tokens_factor", "extrapolation")
 ACCURACY_COLUMNS = ("accuracy", "accuracy_lo", "accuracy_hi")
+# With forms tied with the law (`--law auto`): the envelope, over the law and every tied form,
+# of each form's prediction with the law's relative interval around it; the forms' spread.
+FORM_COLUMNS = ("forms_lo", "forms_hi", "forms_run_lo", "forms_run_hi", "forms_spread")
 
 
 def predict(law: Law, params: float | np.ndarray, tokens: float | np.ndarray,
             boot: Bootstrap | None = None, fitted_range: FittedRange | None = None,
             cost: TokenCost | None = None, level: float = LEVEL,
-            accuracy: AccuracyLaw | None = None) -> pd.DataFrame:
+            accuracy: AccuracyLaw | None = None,
+            forms: dict[str, Law] | None = None) -> pd.DataFrame:
     """The law's loss at each (params, tokens), with intervals when `boot` is given.
 
     `params` is N in the law's own convention (its `inputs[0]`); `flops` is counted in the
@@ -38,7 +42,8 @@ def predict(law: Law, params: float | np.ndarray, tokens: float | np.ndarray,
     per point with `COLUMNS` (intervals NaN without a bootstrap; factors NaN without a range,
     which defaults to the one the law was fitted on, `law.fitted_range_`),
     and with an `accuracy` law (stage 2) the task accuracy acc(L(N, D)) with its two-stage
-    interval (`laws.downstream.chained_interval`).
+    interval (`laws.downstream.chained_interval`). With `forms` (laws the data cannot tell
+    from `law`, `laws.select_law`), each form's loss as `loss[NAME]` and `FORM_COLUMNS`.
     """
     from scalinglab import decide
 
@@ -68,9 +73,49 @@ def predict(law: Law, params: float | np.ndarray, tokens: float | np.ndarray,
     out["params_factor"] = [r.params_factor if r else np.nan for r in reaches]
     out["tokens_factor"] = [r.tokens_factor if r else np.nan for r in reaches]
     out["extrapolation"] = [r.sentence() if r else "" for r in reaches]
+    columns = list(COLUMNS)
+    if forms:
+        columns += _with_forms(out, forms, points)
     if accuracy is None:
-        return out[list(COLUMNS)]
+        return out[columns]
     out["accuracy"] = accuracy.predict(out["loss"].to_numpy())
     out["accuracy_lo"], out["accuracy_hi"] = chained_interval(
         boot.laws() if boot is not None else [], accuracy, points, level)
-    return out[list(COLUMNS + ACCURACY_COLUMNS)]
+    return out[columns + list(ACCURACY_COLUMNS)]
+
+
+def _with_forms(out: pd.DataFrame, forms: dict[str, Law], points: dict[str, np.ndarray]
+                ) -> list[str]:
+    """Add each form's loss and the envelope over forms (docs/uncertainty.md, "Which law");
+    return the columns added. Each form is given the law's relative interval around its own
+    prediction: the forms were fitted to the same rows with the same noise."""
+    loss = out["loss"].to_numpy(float)
+    values = {name: np.asarray(form.predict(points), float) for name, form in forms.items()}
+    everyone = np.vstack([loss, *values.values()])
+    for name, value in values.items():
+        out[f"loss[{name}]"] = value
+    for key, (lo, hi) in {"forms": ("mean_lo", "mean_hi"),
+                          "forms_run": ("run_lo", "run_hi")}.items():
+        low = (out[lo] / out["loss"]).fillna(1.0).to_numpy(float)
+        high = (out[hi] / out["loss"]).fillna(1.0).to_numpy(float)
+        out[f"{key}_lo"] = (everyone * low).min(axis=0)
+        out[f"{key}_hi"] = (everyone * high).max(axis=0)
+    out["forms_spread"] = (everyone.max(axis=0) - everyone.min(axis=0)) / loss
+    return [f"loss[{name}]" for name in values] + list(FORM_COLUMNS)
+
+
+def forms_sentence(row: pd.Series) -> str:
+    """"the forms disagree by X% here" when their spread exceeds the law's own half-width
+    (of the mean interval); else ""."""
+    half_width = (row["mean_hi"] - row["mean_lo"]) / 2 / row["loss"]
+    spread = row.get("forms_spread", np.nan)
+    where = f"(N = {row['params']:.3g}, D = {row['tokens']:.3g})"
+    if not np.isfinite(spread) or spread <= 0:
+        return ""
+    if not np.isfinite(half_width):
+        return (f"the forms disagree by {100 * spread:.2g}% here {where}; the fit has no "
+                "bootstrap to compare it with")
+    if spread <= half_width:
+        return ""
+    return (f"the forms disagree by {100 * spread:.2g}% here {where}, more than one form's "
+            f"interval (±{100 * half_width:.2g}%): the interval over forms is the one to trust")

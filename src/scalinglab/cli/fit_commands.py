@@ -128,7 +128,7 @@ def fit(
     if law_name == "auto":
         if x is not None:
             raise ScalinglabError("--x applies to one-variable laws, not to --law auto")
-        selection = laws.select_law(table, source=str(data))
+        selection = _select(table, str(data))
         law = selection.law
         note(selection.sentence())
     else:
@@ -136,15 +136,15 @@ def fit(
         law.fit(table, str(data))
     if counted is not None:
         law.accounting = accounting_for(counted, table)
+        for form in (selection.forms.values() if selection is not None else ()):
+            form.accounting = law.accounting  # the same rows, counted the same way
     boot = None
     if n_bootstrap:
         boot = laws.bootstrap(law, table, n_resamples=n_bootstrap, seed=seed, n_jobs=jobs,
                               source=str(data), method=method)
     if out is not None:
-        laws.save_fit(out, law, boot)
-    summary = laws.fit_summary(law, boot, with_samples=False)
-    if selection is not None:
-        summary["selection"] = selection.to_dict()
+        laws.save_fit(out, law, boot, selection=selection)
+    summary = laws.fit_summary(law, boot, with_samples=False, selection=selection)
     if profile:
         from scalinglab.laws.profile import profile_intervals
 
@@ -332,7 +332,6 @@ def _backtest_reach(law: Law, table: pd.DataFrame, x: str, train_max: float, all
 def _select_on_training_rows(table: pd.DataFrame, x: str, train_max: float,
                              source: str) -> Any:
     """`--law auto` for a backtest: the selection sees only the rows it may fit."""
-    from scalinglab import laws
     from scalinglab.errors import ScalinglabError
     from scalinglab.laws.base import positive_column
 
@@ -341,13 +340,23 @@ def _select_on_training_rows(table: pd.DataFrame, x: str, train_max: float,
     train = table[positive_column(table, x, source) <= train_max].reset_index(drop=True)
     if train.empty:
         raise ScalinglabError(f"{source}: no rows with {x} <= --train-max {train_max:g}")
-    where = f"{source} (rows with {x} <= {train_max:g})"
+    return _select(train, f"{source} (rows with {x} <= {train_max:g})")
+
+
+def _select(table: pd.DataFrame, source: str) -> Any:
+    """`--law auto`: the forms scored on the rows of the largest compute (the direction a plan
+    extrapolates), else, with too few rows there, on the largest size (said)."""
+    from scalinglab import laws
+    from scalinglab.errors import ScalinglabError
+
     try:
-        return laws.select_law(train, source=where, holdout="compute")
-    except ScalinglabError as error:  # too few rows near the top compute: hold out a size
-        note(f"--law auto: no compute hold-out ({str(error).removeprefix(where + ': ')}); "
-             "scoring the forms on the largest training size instead")
-        return laws.select_law(train, source=where, holdout="size")
+        return laws.select_law(table, source=source, holdout="compute")
+    except ScalinglabError as error:
+        if "top factor" not in str(error) and "needs a 'flops' column" not in str(error):
+            raise
+        note(f"--law auto: no compute hold-out ({str(error).removeprefix(source + ': ')}); "
+             "scoring the forms on the largest size instead")
+        return laws.select_law(table, source=source, holdout="size")
 
 
 def _one_x(law: Law | None) -> str | None:

@@ -62,9 +62,10 @@ def predict(
         raise ScalinglabError("--params and --tokens go together")
     if (law_name is None) == (fit_path is None):
         raise ScalinglabError("give exactly one of --law NAME or --fit FIT.json")
+    forms: dict[str, Any] = {}
     if fit_path is not None:
         saved = laws.read_fit(fit_path)
-        law, boot, fitted = saved.law, saved.boot, saved.fitted_range
+        law, boot, fitted, forms = saved.law, saved.boot, saved.fitted_range, saved.forms
     else:
         law, _ = decide.load_law(law_name, None)
         boot = fitted = None
@@ -84,12 +85,22 @@ def predict(
         n, d = _read_points(points)
     else:
         n, d = [params], [tokens]
-    table = predict_points(law, n, d, boot, fitted, cost, accuracy=accuracy)
+    table = predict_points(law, n, d, boot, fitted, cost, accuracy=accuracy, forms=forms)
     if fitted is not None:
         for row in table.itertuples():
             check_reach(extrapolation(fitted, row.params, row.tokens, row.flops),
                         allow_extrapolation)
     result = _result(law, law_name, boot, fitted, table)
+    if forms:
+        from scalinglab.predictions import forms_sentence
+
+        result["forms"] = sorted(forms)
+        result["notes"].remove("intervals are conditional on the law's form")
+        result["notes"].append(
+            f"forms the data cannot tell from {law.name}: {', '.join(sorted(forms))}; the "
+            "interval over forms (forms_lo/hi, forms_run_lo/hi) covers each of them")
+        result["notes"] += [text for text in (forms_sentence(row) for _, row in
+                                              table.iterrows()) if text]
     if accuracy is not None:
         result["task"] = accuracy.task
         result["accuracy_law"] = {k: v for k, v in accuracy.to_dict().items()
@@ -162,6 +173,8 @@ def _print(result: dict[str, Any], table: pd.DataFrame) -> None:
                       "" if row.compute_factor != row.compute_factor
                       else f"{row.compute_factor:.3g}x C max")
     console.print(shown)
+    if "forms_lo" in table.columns:
+        _print_forms(result, table)
     if "accuracy" in table.columns:
         form = result["accuracy_law"]["form"]
         title = f"Predicted {result['task']} accuracy, acc(L(N, D)) ({form})"
@@ -174,6 +187,21 @@ def _print(result: dict[str, Any], table: pd.DataFrame) -> None:
         console.print(accuracy)
     if result["noise"]:
         console.print(f"new-run interval: {result['noise']}", highlight=False)
+
+
+def _print_forms(result: dict[str, Any], table: pd.DataFrame) -> None:
+    """Each tied form's loss and the interval over forms."""
+    names = [result["law"], *result["forms"]]
+    shown = Table(title=styled(("The forms the data cannot tell apart", "bold")),
+                  title_justify="left")
+    for column in ("N", "D", *names, "95% over forms", "95% new run over forms"):
+        shown.add_column(column, justify="right")
+    for _, row in table.iterrows():
+        values = [row["loss"], *(row[f"loss[{name}]"] for name in result["forms"])]
+        shown.add_row(f"{row['params']:.4g}", f"{row['tokens']:.4g}",
+                      *(f"{v:.4f}" for v in values), _span(row["forms_lo"], row["forms_hi"]),
+                      _span(row["forms_run_lo"], row["forms_run_hi"]))
+    console.print(shown)
 
 
 def _span(lo: float, hi: float) -> str:

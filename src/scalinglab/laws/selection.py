@@ -13,6 +13,13 @@ at the edge of the fit regime and picked a law that then missed a 4x backtest by
 
 Candidates by default: Chinchilla's E + A/N^alpha + B/D^beta, Kaplan's L(N, D), and Chinchilla's
 form with alpha = beta (Gadre et al. 2024; Muennighoff et al. 2023).
+
+The winner is not the only answer: every candidate that fitted is refitted on all rows and kept
+(`forms`), and those whose held-out error the held-out rows cannot tell from the winner's are
+`tied` (within `TIE_STANDARD_ERRORS` standard errors of a median absolute relative error of
+that many rows at the winner's residual noise, `tie_margin`). A prediction then carries the
+spread of the tied forms (`predictions.predict`), the largest error an interval conditional on
+one form leaves out (science.md, section 7).
 """
 
 from __future__ import annotations
@@ -35,6 +42,11 @@ MIN_SIZES = 4
 # budgets are 2x apart, the top budget and nothing else)
 COMPUTE_HOLDOUT = 1.5
 MIN_HELD_OUT_ROWS = 3
+# Forms within this many standard errors of the winner's held-out error are tied with it.
+TIE_STANDARD_ERRORS = 2.0
+# The standard error of the median of n absolute values of N(0, s^2) noise: 1 / (2 f(m) sqrt(n))
+# with f the half-normal density at its median m = 0.674 s, f(m) = 0.636 / s: 0.787 s / sqrt(n).
+MEDIAN_ABS_SE = 0.787
 # Fit failures on unsuitable data; anything else is a bug and propagates.
 _FIT_ERRORS = (ScalinglabError, ValueError, ArithmeticError, np.linalg.LinAlgError)
 
@@ -50,6 +62,16 @@ class Selection:
     n_train_rows: int = 0
     n_check_rows: int = 0
     held_out_flops: float = float("nan")  # holdout="compute": the lowest held-out compute
+    forms: dict[str, Law] = field(default_factory=dict)  # every candidate, fitted on all rows
+    tie_margin: float = 0.0  # a form within this of the winner's score is tied with it
+
+    @property
+    def tied(self) -> tuple[str, ...]:
+        """The other forms the held-out rows cannot tell from the winner, best first."""
+        best = self.scores[self.winner]
+        return tuple(name for name, score in sorted(self.scores.items(), key=lambda kv: kv[1])
+                     if name != self.winner and name in self.forms
+                     and score - best <= self.tie_margin)
 
     @property
     def winner(self) -> str:
@@ -64,12 +86,18 @@ class Selection:
                   f"the runs of at least {self.held_out_flops:.3g} FLOPs from the rest")
         text = (f"{self.winner} chosen: {100 * self.scores[self.winner]:.2f}% median error "
                 f"predicting {target}")
-        return text + (f", against {others}" if others else "")
+        text += f", against {others}" if others else ""
+        if self.tied:
+            text += (f"; tied with it within the held-out rows' noise "
+                     f"({100 * self.tie_margin:.2g} points): {', '.join(self.tied)}, whose "
+                     "predictions enter every interval")
+        return text
 
     def to_dict(self) -> dict[str, Any]:
         return {"winner": self.winner, "scores": dict(self.scores), "failed": dict(self.failed),
                 "held_out_size": self.held_out_size, "n_train_rows": self.n_train_rows,
                 "n_check_rows": self.n_check_rows, "held_out_flops": self.held_out_flops,
+                "tie_margin": self.tie_margin, "tied": list(self.tied),
                 "sentence": self.sentence()}
 
 
@@ -121,5 +149,21 @@ def select_law(
         raise ScalinglabError(f"{source}: no candidate law could be fitted ({failed})")
     winner = min(scores, key=scores.__getitem__)
     law = get_law(winner, params_column=params_column).fit(table, source)
+    forms = {winner: law}
+    for name in scores:
+        if name != winner:
+            try:
+                forms[name] = get_law(name, params_column=params_column).fit(table, source)
+            except _FIT_ERRORS as error:
+                failed[name] = str(error).splitlines()[0] if str(error) else type(error).__name__
     return Selection(law, scores, failed, float(sizes[-1]), len(train), len(check),
-                     held_out_flops)
+                     held_out_flops, forms, _tie_margin(law, table, len(check)))
+
+
+def _tie_margin(law: Law, table: pd.DataFrame, n_check: int) -> float:
+    """Two standard errors of a median absolute relative error of `n_check` rows, at the
+    relative noise the winner leaves in its residuals (docs/uncertainty.md)."""
+    residuals = np.log(table["loss"].to_numpy(float)) - np.log(law.predict(table))
+    dof = max(1, residuals.size - law.n_params)
+    noise = float(np.sqrt(np.sum(residuals**2) / dof))
+    return TIE_STANDARD_ERRORS * MEDIAN_ABS_SE * noise / np.sqrt(max(1, n_check))

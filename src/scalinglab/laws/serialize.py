@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -24,16 +24,25 @@ from scalinglab.extrapolation import FittedRange
 from scalinglab.files import write_text
 from scalinglab.laws.base import Law
 from scalinglab.laws.registry import law_from_dict
+from scalinglab.laws.selection import Selection
 from scalinglab.laws.uncertainty import Bootstrap, NoiseModel
 
 
 def fit_summary(
     law: Law, boot: Bootstrap | None = None, level: float = 0.95, with_samples: bool = True,
+    selection: Selection | None = None,
 ) -> dict[str, Any]:
-    """The FIT.json object (also what `scalinglab fit --json` prints, minus the samples)."""
+    """The FIT.json object (also what `scalinglab fit --json` prints, minus the samples).
+
+    With a `selection` (`--law auto`), also the selection and the `forms` tied with the
+    winner, each fitted on every row, so predictions carry their spread.
+    """
     from scalinglab.laws.identifiability import identify, not_identified_sentence
 
     summary = law.to_dict()
+    if selection is not None:
+        summary["selection"] = selection.to_dict()
+        summary["forms"] = {name: selection.forms[name].to_dict() for name in selection.tied}
     derived = law.derived()
     if derived:
         summary["derived"] = derived
@@ -57,12 +66,13 @@ def fit_summary(
 
 
 def save_fit(
-    path: str | Path, law: Law, boot: Bootstrap | None = None, level: float = 0.95
+    path: str | Path, law: Law, boot: Bootstrap | None = None, level: float = 0.95,
+    selection: Selection | None = None,
 ) -> None:
-    """Write FIT.json for a fitted law, with its bootstrap samples when given."""
+    """Write FIT.json for a fitted law, with its bootstrap samples (and tied forms) when given."""
     if law.params_ is None:
         raise ScalinglabError(f"the {law.name} law is not fitted; nothing to save")
-    text = json.dumps(_finite(fit_summary(law, boot, level)), indent=2)
+    text = json.dumps(_finite(fit_summary(law, boot, level, selection=selection)), indent=2)
     write_text(path, text + "\n")
 
 
@@ -74,6 +84,7 @@ class SavedFit:
     law: Law
     boot: Bootstrap | None
     fitted_range: FittedRange | None
+    forms: dict[str, Law] = field(default_factory=dict)  # forms tied with `law` (--law auto)
 
 
 def read_fit(path: str | Path) -> SavedFit:
@@ -94,7 +105,16 @@ def read_fit(path: str | Path) -> SavedFit:
         boot = Bootstrap(law, samples, converged=ok, n_starts_at_best=np.ones(len(samples), int),
                          seed=int(data.get("seed", 0)), method=str(info.get("method", "cases")),
                          noise=noise_model, interval=str(info.get("interval", "percentile")))
-    return SavedFit(law, boot, law.fitted_range_)
+    forms = data.get("forms") or {}
+    if not isinstance(forms, dict):
+        raise ScalinglabError(f"{path}: 'forms' must be an object {{name: fit}}")
+    try:
+        tied = {str(name): law_from_dict(form) for name, form in forms.items()}
+    except (ScalinglabError, TypeError, ValueError, KeyError) as error:
+        raise ScalinglabError(f"{path}: 'forms' holds an invalid fit ({error})") from None
+    for form in tied.values():
+        form.accounting = law.accounting  # counted as the winner was, on the same rows
+    return SavedFit(law, boot, law.fitted_range_, tied)
 
 
 def load_fit(path: str | Path) -> tuple[Law, pd.DataFrame | None]:
