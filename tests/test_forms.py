@@ -104,3 +104,18 @@ def test_a_clear_winner_keeps_no_tied_form(tmp_path: Path) -> None:
     selection = laws.select_law(table)
     assert selection.winner == "kaplan-nd" and selection.tied == ()
     assert set(selection.forms) == {"kaplan-nd", "chinchilla", "chinchilla-tied"}
+
+
+def test_plan_carries_the_tied_forms(tmp_path: Path) -> None:
+    data, fit = tmp_path / "runs.csv", tmp_path / "fit.json"
+    _grid(data, seed=1)
+    assert runner.invoke(app, ["fit", str(data), "--law", "auto", "--bootstrap", "40",
+                               "--out", str(fit)]).exit_code == 0
+    result = runner.invoke(app, ["plan", "--fit", str(fit), "--compute", "1e19", "--json"])
+    assert result.exit_code == 0, result.output
+    plan = json.loads(result.stdout)
+    forms = plan["forms"]
+    assert plan["law"] in forms["loss"] and len(forms["loss"]) >= 2
+    lo, hi = forms["interval"]
+    assert lo <= min(forms["loss"].values()) and hi >= max(forms["loss"].values())
+    assert forms["loss"][plan["law"]] == pytest.approx(plan["loss"])

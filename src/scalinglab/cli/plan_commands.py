@@ -133,6 +133,9 @@ def plan(
         raise ScalinglabError("--task goes with --accuracy ACCURACY.json")
     if reach is not None:
         result["extrapolation"] = reach.to_dict()
+    forms = _plan_forms(law, fit_path, optimum)
+    if forms is not None:
+        result["forms"] = forms
     if inference_tokens is not None:
         result["inference_aware"] = decide.with_intervals(
             lambda lw: decide.inference_optimal(lw, compute, inference_tokens), law, samples
@@ -155,6 +158,11 @@ def plan(
         _quantity_table(f"Compute-optimal plan at {compute:.3g} FLOPs ({result['law']})",
                         result, result.get("intervals"))
     )
+    if "forms" in result:
+        losses = ", ".join(f"{name} {value:.4f}" for name, value in result["forms"]["loss"].items())
+        lo, hi = result["forms"]["interval"]
+        console.print(f"the planned run's loss under each form the data cannot tell apart: "
+                      f"{losses}; 95% over forms {lo:.4f} – {hi:.4f}", highlight=False)
     if "accuracy" in result:
         shown = result["accuracy"]
         span = (f" [{shown['interval'][0]:.4f}, {shown['interval'][1]:.4f}] (both stages)"
@@ -195,6 +203,27 @@ def _budget(compute: float | None, gpu_hours: float | None, budget_usd: float | 
     spec = accounting.accelerator(gpu, peak_flops)
     return flops, {"gpu_hours": gpu_hours, "gpu": spec["name"], "peak_flops": spec["peak_flops"],
                    "mfu": mfu, "usd": budget_usd, "flops": flops}
+
+
+def _plan_forms(law: Any, fit_path: Path | None, optimum: dict[str, Any]) -> Any:
+    """The planned run's loss under each form tied with the law (`--law auto` fits), with the
+    interval over forms (`predictions.predict`); None when the fit kept no tied form."""
+    from scalinglab import laws
+    from scalinglab.predictions import forms_sentence, predict
+
+    saved = laws.read_fit(fit_path) if fit_path is not None else None
+    if saved is None or not saved.forms:
+        return None
+    row = predict(law, optimum["n_params"], optimum["tokens"], saved.boot,
+                  forms=saved.forms).iloc[0]
+    sentence = forms_sentence(row)
+    if sentence:
+        note(sentence)
+    return {"loss": {law.name: float(row["loss"]),
+                     **{name: float(row[f"loss[{name}]"]) for name in saved.forms}},
+            "interval": [float(row["forms_lo"]), float(row["forms_hi"])],
+            "run_interval": [float(row["forms_run_lo"]), float(row["forms_run_hi"])],
+            "spread": float(row["forms_spread"]), "sentence": sentence}
 
 
 def _plan_accuracy(law: Any, fit_path: Path | None, optimum: dict[str, Any],
