@@ -158,3 +158,20 @@ def write_table(table: pd.DataFrame, path: str | Path) -> None:
             table.to_parquet(tmp, index=False)
         else:
             table.to_csv(tmp, index=False)
+
+
+def read_json_object(path: str | Path, what: str) -> dict[str, Any]:
+    """A JSON file holding one object (a FIT.json, an ACCURACY.json), or one line saying why
+    not; `what` names the kind of file in that line."""
+    import json
+
+    path = Path(path)
+    if not path.is_file():
+        raise ScalinglabError(f"{path}: no such file")
+    try:
+        data = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise ScalinglabError(f"{path}: not a JSON {what} ({error})") from None
+    if not isinstance(data, dict):
+        raise ScalinglabError(f"{path}: not {what} (a JSON {type(data).__name__}, not an object)")
+    return data

@@ -53,6 +53,21 @@ def _check_unique_tokens(law: Any, unique_tokens: float) -> None:
             f"1e40 FLOPs uses ({ceiling:.3g} tokens): data does not limit any plan")
 
 
+# Options `plan` and `predict` share (one declaration, one meaning).
+PUBLISHED_LAW_OPTION = typer.Option(
+    None, "--law", help="A published law: chinchilla-hoffmann, chinchilla-epoch, kaplan."
+)
+FIT_OPTION = typer.Option(None, "--fit", help="A FIT.json from `scalinglab fit`.")
+ACCURACY_OPTION = typer.Option(
+    None, "--accuracy", help="An ACCURACY.json (`fit-accuracy --out`): the task's accuracy."
+)
+TASK_OPTION = typer.Option(None, "--task", help="The task of --accuracy.")
+ALLOW_OPTION = typer.Option(
+    False, "--allow-extrapolation",
+    help="Answer even beyond the limit (1e4x the fitted compute; docs/uncertainty.md).",
+)
+
+
 @app.command()
 @user_errors
 def plan(
@@ -68,10 +83,8 @@ def plan(
     peak_flops: float | None = typer.Option(
         None, "--peak-flops", help="Peak FLOP/s of one accelerator (instead of a named --gpu)."
     ),
-    law_name: str | None = typer.Option(
-        None, "--law", help="A published law: chinchilla-hoffmann, chinchilla-epoch, kaplan."
-    ),
-    fit_path: Path | None = typer.Option(None, "--fit", help="A FIT.json from `scalinglab fit`."),
+    law_name: str | None = PUBLISHED_LAW_OPTION,
+    fit_path: Path | None = FIT_OPTION,
     inference_tokens: float | None = typer.Option(
         None, "--inference-tokens", help="Tokens to be served: minimise training + inference FLOPs."
     ),
@@ -93,14 +106,9 @@ def plan(
     n_ctx: int | None = typer.Option(
         None, "--n-ctx", help="Context of the fitted runs (exact-FLOPs fits)."
     ),
-    allow_extrapolation: bool = typer.Option(
-        False, "--allow-extrapolation",
-        help="Plan even beyond the limit (1e4x the fitted compute; docs/uncertainty.md).",
-    ),
-    accuracy_path: Path | None = typer.Option(
-        None, "--accuracy", help="An ACCURACY.json (`fit-accuracy --out`): the plan's accuracy."
-    ),
-    task: str | None = typer.Option(None, "--task", help="The task of --accuracy."),
+    allow_extrapolation: bool = ALLOW_OPTION,
+    accuracy_path: Path | None = ACCURACY_OPTION,
+    task: str | None = TASK_OPTION,
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Compute-optimal model size and tokens for a budget, with the predicted loss.

@@ -9,23 +9,24 @@ import typer
 from rich.table import Table
 
 from scalinglab.cli.app import JSON_OPTION, app, console, note, print_json, styled, user_errors
+from scalinglab.cli.plan_commands import (
+    ACCURACY_OPTION,
+    ALLOW_OPTION,
+    FIT_OPTION,
+    PUBLISHED_LAW_OPTION,
+    TASK_OPTION,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
 
-ALLOW_OPTION = typer.Option(
-    False, "--allow-extrapolation",
-    help="Answer even beyond the limit (1e4x the fitted compute; docs/uncertainty.md).",
-)
 
 
 @app.command()
 @user_errors
 def predict(
-    fit_path: Path | None = typer.Option(None, "--fit", help="A FIT.json from `scalinglab fit`."),
-    law_name: str | None = typer.Option(
-        None, "--law", help="A published law: chinchilla-hoffmann, chinchilla-epoch, kaplan."
-    ),
+    fit_path: Path | None = FIT_OPTION,
+    law_name: str | None = PUBLISHED_LAW_OPTION,
     params: float | None = typer.Option(
         None, "--params", help="Model size N (in the fit's convention; with --tokens)."
     ),
@@ -36,10 +37,8 @@ def predict(
     points: Path | None = typer.Option(
         None, "--points", help="A CSV of many points (columns params, tokens)."
     ),
-    accuracy_path: Path | None = typer.Option(
-        None, "--accuracy", help="An ACCURACY.json (`fit-accuracy --out`): predict task accuracy."
-    ),
-    task: str | None = typer.Option(None, "--task", help="The task of --accuracy to predict."),
+    accuracy_path: Path | None = ACCURACY_OPTION,
+    task: str | None = TASK_OPTION,
     allow_extrapolation: bool = ALLOW_OPTION,
     as_json: bool = JSON_OPTION,
 ) -> None:

@@ -286,17 +286,10 @@ def chained_interval(law_samples: list[Any], accuracy_law: AccuracyLaw,
 def load_accuracy_law(path: Any, task: str | None = None) -> AccuracyLaw:
     """The accuracy law of `task` from an ACCURACY.json (`scalinglab fit-accuracy --out`);
     `task` may be omitted when the file holds one."""
-    import json
-    from pathlib import Path
+    from scalinglab.files import read_json_object
 
-    path = Path(path)
-    if not path.is_file():
-        raise ScalinglabError(f"{path}: no such file")
-    try:
-        data = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise ScalinglabError(f"{path}: not a JSON file ({error})") from None
-    if not isinstance(data, dict) or data.get("kind") != "accuracy-of-loss":
+    data = read_json_object(path, "accuracy fit")
+    if data.get("kind") != "accuracy-of-loss":
         raise ScalinglabError(f"{path}: not an accuracy fit (see `scalinglab fit-accuracy "
                               "--out`)")
     tasks = {str(t.get("task")): t for t in data.get("tasks") or [] if isinstance(t, dict)}
