@@ -13,10 +13,13 @@ import argparse
 import json
 import os
 import platform
+import sys
 from pathlib import Path
 
-from benchmarks._record import record_section
-from scalinglab.analyses.fitted import FORMULAS
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script too
+
+from benchmarks._record import record_section  # noqa: E402
+from scalinglab.analyses.fitted import FORMULAS  # noqa: E402
 
 
 def _span(values: list[float] | None) -> str:

@@ -12,9 +12,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
-from benchmarks._record import record_section
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script too
+
+from benchmarks._record import record_section  # noqa: E402
 
 HEADER = ("| seed | mode | wall s | law | fitted up to | run (N, D) | multiple | predicted [95%] "
           "| width | measured | error | inside | target | Approach 2 budgets |")

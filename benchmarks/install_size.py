@@ -1,6 +1,6 @@
 """Install size and time of the core wheel and of the full lock, side by side in one run.
 
-    .venv/bin/python -m benchmarks.install_size            # prints and records the section
+    .venv/bin/python benchmarks/install_size.py            # prints and records the section
 
 Builds the wheel once, then makes two fresh virtual environments: the core (the wheel, its
 own dependencies pinned to requirements.lock) and the full one (what `make` installs: every
@@ -20,7 +20,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks._record import record_section
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script too
+
+from benchmarks._record import record_section  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -59,7 +61,7 @@ def main() -> None:
     full = ("`make demo` / `make test`: requirements.lock (torch, ray, tensorboard, submitit, "
             "dev tools)")
     text = "\n".join([
-        f"Command: `.venv/bin/python -m benchmarks.install_size` ({datetime.date.today()}, "
+        f"Command: `.venv/bin/python benchmarks/install_size.py` ({datetime.date.today()}, "
         "pip's\ncache warm, 2 cores). One run, both environments side by side.",
         "",
         "| install | what | pip install time | size on disk |",
