@@ -115,7 +115,8 @@ def _check_header(path: Path) -> None:
     """Refuse a CSV header that repeats a column (pandas would rename it `loss.1` silently)."""
     import csv
 
-    with open(path, newline="", encoding="utf-8", errors="replace") as handle:
+    # utf-8-sig: a byte-order mark must not hide a repeated first column ("\ufeffloss").
+    with open(path, newline="", encoding="utf-8-sig", errors="replace") as handle:
         header = next(csv.reader(handle), [])
     seen: set[str] = set()
     for name in (h.strip() for h in header):

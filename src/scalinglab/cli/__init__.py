@@ -18,4 +18,11 @@ from scalinglab.cli import train_commands  # noqa: F401
 
 
 def main() -> None:
+    import sys
+
+    # A terminal that cannot show a character (LANG=C, latin-1) gets "?" for it, never a
+    # traceback halfway through a table (the intervals' en dash, a run's name).
+    for stream in (sys.stdout, sys.stderr):
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="replace")
     app()
