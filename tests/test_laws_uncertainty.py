@@ -104,3 +104,27 @@ def test_save_and_load_fit_round_trip(tmp_path) -> None:
     path.write_text("not json")
     with pytest.raises(ScalinglabError, match="not a JSON fit file"):
         laws.load_fit(path)
+
+
+def test_no_interval_of_e_reaches_above_the_lowest_measured_loss() -> None:
+    """A reflected (basic) interval of a poorly pinned E ran to 9.44 above losses of 1.3
+    (demo seed 7); E cannot exceed the lowest loss measured, and its interval stops there."""
+    import numpy as np
+    import pandas as pd
+
+    from scalinglab import laws
+
+    law = laws.get_law("chinchilla")
+    law.params_ = {"E": 1.25, "A": 400.0, "alpha": 0.34, "B": 400.0, "beta": 0.28}
+    spread = np.geomspace(0.17, 1.2, 200)  # resamples that mostly put E lower
+    samples = pd.DataFrame({**{k: np.full(200, v) for k, v in law.params_.items()},
+                            "E": spread})[list(law.param_names)]
+    boot = laws.Bootstrap(law, samples, np.ones(200, bool), np.ones(200, int),
+                          interval="basic", lowest_loss=1.30)
+    lo, hi = boot.intervals()["E"]
+    # Reflection would put it at [1.36, 9.2]; the resamples' own quantiles stay in the domain.
+    assert hi <= 1.30 and lo == pytest.approx(np.percentile(spread, 2.5))
+    assert hi == pytest.approx(np.percentile(spread, 97.5))
+    unbounded = laws.Bootstrap(law, samples, np.ones(200, bool), np.ones(200, int),
+                               interval="basic")
+    assert unbounded.intervals()["E"][1] > 5  # what the reflection alone gives

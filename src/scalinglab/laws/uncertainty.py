@@ -269,6 +269,9 @@ class Bootstrap:
     method: str = "cases"
     noise: NoiseModel | None = None
     interval: str = "percentile"
+    # The lowest measured loss of the rows fitted: E, the loss no model goes below, cannot lie
+    # above it, so no interval of E reaches past it (a reflected one could).
+    lowest_loss: float | None = None
 
     @property
     def n_resamples(self) -> int:
@@ -324,12 +327,24 @@ class Bootstrap:
             point = self.law.params_[name]
             if name in self.law.log_params:
                 lo, hi = self.log_interval(values, point, level)
+                if name == "E" and self.lowest_loss is not None and hi > self.lowest_loss:
+                    lo, hi = self._percentile_e(values, level)
             else:
                 lo, hi = self.interval_of(values, point, level)
                 lo, hi = np.clip([lo, hi], -np.inf if low is None else low,
                                  np.inf if high is None else high)
             out[name] = (float(lo), float(hi))
         return out
+
+    def _percentile_e(self, values: np.ndarray, level: float) -> tuple[float, float]:
+        """E's interval where reflection puts it above the lowest measured loss: the
+        resamples' own quantiles (inside E's domain), held at that loss."""
+        assert self.lowest_loss is not None
+        lo_q, hi_q = _tails(level)
+        kept = np.asarray(values, float)[self.ok]
+        with np.errstate(all="ignore"):
+            lo, hi = np.nanpercentile(kept, lo_q), np.nanpercentile(kept, hi_q)
+        return float(min(lo, self.lowest_loss)), float(min(hi, self.lowest_loss))
 
     def laws(self) -> list[Law]:
         """One fitted law per resample (same options as the full fit)."""
@@ -484,6 +499,7 @@ def bootstrap(
         method=method,
         noise=noise,
         interval=interval,
+        lowest_loss=float(np.exp(log_y.min())),
     )
 
 
