@@ -60,7 +60,7 @@ def test_modalities_json(csv: Path) -> None:
     (["compare", "transformer", "gru"], "family 'gru' is not in the table; allowed: lstm, "
                                         "transformer"),
     (["compare", "a", "b", "--by", "lr_rule"], "no column 'lr_rule'"),
-    (["compare", "transformer", "lstm", "--bootstrap", "-1"], "--bootstrap must be 0 or more"),
+    (["compare", "transformer", "lstm", "--bootstrap", "-1"], "--bootstrap must be 0 (no"),
     (["positions"], "needs --positions"),
     (["capabilities"], "no accuracies"),
     (["modalities", "--family", "gru"], "family 'gru'"),

@@ -215,14 +215,15 @@ def _cases() -> list[tuple[str, list[str], str]]:
     # --- fit and backtest options ----------------------------------------------------------
     fit = ["fit", "{good_csv}"]
     for args, fragment in (
-        (["--bootstrap", "-1"], "--bootstrap must be 0 or more"),
+        (["--bootstrap", "-1"], "--bootstrap must be 0 (no"),
+        (["--bootstrap", "1"], "--bootstrap must be 0 (no intervals) or at least 20, got 1"),
         (["--jobs", "-5"], "--jobs must be -1 (all cores) or at least 1, got -5"),
-        (["--jobs", "0", "--bootstrap", "5"], "--jobs must be"),
+        (["--jobs", "0", "--bootstrap", "20"], "--jobs must be"),
         (["--seed", "-1"], "--seed must be in [0, 4.29497e+09], got -1"),
         (["--drop-highest-loss", "-1"], "--drop-highest-loss must be 0 or more"),
         (["--drop-highest-loss", "99"], "would drop all"),
         (["--approach", "4"], "--approach must be 1, 2 or 3"),
-        (["--approach", "1", "--bootstrap", "5"], "--bootstrap applies to --approach 2"),
+        (["--approach", "1", "--bootstrap", "20"], "--bootstrap applies to --approach 2"),
         (["--law", "chinchila"], "did you mean 'chinchilla'"),
         (["--law", "power", "--x", "loss"], "--x must be one of"),
         (["--x", "tokens"], "--x applies to one-variable laws"),
@@ -246,7 +247,7 @@ def _cases() -> list[tuple[str, list[str], str]]:
         (["--train-max", "0"], "--train-max must be a positive number"),
         (["--train-max", "inf"], "--train-max must be a positive number"),
         (["--train-max", "nan"], "--train-max must be a positive number"),
-        (["--train-max", "1e19", "--bootstrap", "-1"], "--bootstrap must be 0 or more"),
+        (["--train-max", "1e19", "--bootstrap", "-1"], "--bootstrap must be 0 (no"),
         (["--train-max", "1e19", "--jobs", "-5"], "--jobs must be"),
         (["--train-max", "1e19", "--seed", "-3"], "--seed must be"),
         (["--train-max", "1e19", "--x", "loss"], "--x must be one of"),
@@ -472,7 +473,7 @@ def _cases() -> list[tuple[str, list[str], str]]:
             "give exactly one of")
         if command != "basin":
             add(f"{command}-bootstrap", [*head, "--data", "{good_csv}", "--bootstrap", "-1"],
-                "--bootstrap must be 0 or more")
+                "--bootstrap must be 0 (no intervals) or at least 20")
             add(f"{command}-seed", [*head, "--data", "{good_csv}", "--seed", "-1"],
                 "--seed must be")
         add(f"{command}-store", [*head, "--sweep", "x", "--store", "{root}/nope.db"],
@@ -492,7 +493,7 @@ def _cases() -> list[tuple[str, list[str], str]]:
                                      f"{{{name}}}"], fragment)
     add("fit-convention", ["fit", "{good_csv}", "--convention", "chinchilla"],
         "unknown convention 'chinchilla'")
-    add("fit-method", ["fit", "{good_csv}", "--bootstrap", "5", "--method", "rows"],
+    add("fit-method", ["fit", "{good_csv}", "--bootstrap", "20", "--method", "rows"],
         "unknown bootstrap method 'rows'")
     add("plan-vocab", ["plan", "--law", "chinchilla-epoch", "--compute", "1e20",
                        "--vocab-size", "0"], "--vocab-size")
@@ -540,7 +541,7 @@ def _cases() -> list[tuple[str, list[str], str]]:
         (["-o", "{root}/r.txt"], "name it *.html"),
         (["-o", "{missing_dir}/r.html"], "does not exist"),
         (["-o", "{a_file}/r.html"], "is not a folder"),
-        (["-o", "{root}/r.html", "--bootstrap", "-1"], "--bootstrap must be 0 or more"),
+        (["-o", "{root}/r.html", "--bootstrap", "-1"], "--bootstrap must be 0 (no"),
         (["-o", "{root}/r.html", "--seed", "-1"], "--seed must be"),
         (["-o", "{root}/r.html", "--drop-highest-loss", "-1"], "--drop-highest-loss must be"),
         (["-o", "{root}/r.html", "--drop-highest-loss", "999"], "would drop all"),
@@ -568,7 +569,7 @@ def _cases() -> list[tuple[str, list[str], str]]:
         (["basins", "--scale", "0"], "--scale must be a positive number"),
         (["basins", "--scale", "nan"], "--scale must be"),
         (["basins", "--workers", "0"], "--workers must be at least 1"),
-        (["basins", "--bootstrap", "-2"], "--bootstrap must be 0 or more"),
+        (["basins", "--bootstrap", "-2"], "--bootstrap must be 0 (no intervals) or at least 20"),
         (["basins", "--seed", "-1"], "--seed must be"),
         (["basins", "--out", "{a_file}"], "is a file; give a folder"),
     ):

@@ -69,7 +69,7 @@ def test_fit_one_variable_law_and_approaches(tmp_path: Path) -> None:
 
 def test_backtest_json(tmp_path: Path) -> None:
     data = _chinchilla_csv(tmp_path / "runs.csv")
-    out = _json(["backtest", str(data), *MAP, "--train-max", "1e19", "--bootstrap", "10",
+    out = _json(["backtest", str(data), *MAP, "--train-max", "1e19", "--bootstrap", "20",
                  "--json"])
     assert out["median_are"] < 0.05 and out["n_test"] == len(out["rows"]) > 0
     assert set(out["rows"][0]) == {"run", "x", "measured", "predicted", "lo", "hi", "are",
@@ -137,7 +137,7 @@ def test_bad_options_are_one_line(tmp_path: Path) -> None:
         (["--law", "power", "--x", "loss"], "--x must be one of"),
         (["--drop-highest-loss", "99"], "would drop all"),
         (["--map", "Model Sise=params"], "did you mean 'Model Size'"),
-        (["--bootstrap", "5", "--jobs", "0"], "--jobs must be -1 (all cores) or at least 1"),
+        (["--bootstrap", "20", "--jobs", "0"], "--jobs must be -1 (all cores) or at least 1"),
     ):
         result = runner.invoke(app, ["fit", data, *MAP, *args])
         assert result.exit_code == 2, (args, result.output)

@@ -61,6 +61,7 @@ def _g(value: float) -> str:
     return f"{value:g}"
 
 
+MIN_RESAMPLES = 20
 POSITIVE = Rule(low=0, low_open=True)
 NON_NEGATIVE = Rule(low=0)
 AT_LEAST_1 = Rule(low=1)
@@ -93,7 +94,9 @@ RULES: dict[str, Rule] = {
     # optimisation
     "--lr": POSITIVE,
     # statistics
-    "--bootstrap": NON_NEGATIVE,
+    # 0: no intervals. Below 20 resamples a 95% interval's 2.5% tails are the extreme draws or
+    # nothing (--bootstrap 1 printed zero-width intervals that excluded the estimate).
+    "--bootstrap": Rule(low=MIN_RESAMPLES, also=(0,), meaning="no intervals"),
     "--drop-highest-loss": NON_NEGATIVE,
     "--seed": Rule(low=0, high=2**32 - 1),
     "--noise": Rule(low=0, high=1, high_open=True),  # a relative standard deviation
