@@ -173,5 +173,6 @@ def read_json_object(path: str | Path, what: str) -> dict[str, Any]:
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise ScalinglabError(f"{path}: not a JSON {what} ({error})") from None
     if not isinstance(data, dict):
-        raise ScalinglabError(f"{path}: not {what} (a JSON {type(data).__name__}, not an object)")
+        raise ScalinglabError(f"{path}: not a {what} (a JSON {type(data).__name__}, not an "
+                              "object)")
     return data

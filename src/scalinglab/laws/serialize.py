@@ -21,7 +21,7 @@ import pandas as pd
 
 from scalinglab.errors import ScalinglabError
 from scalinglab.extrapolation import FittedRange
-from scalinglab.files import write_text
+from scalinglab.files import read_json_object, write_text
 from scalinglab.laws.base import Law
 from scalinglab.laws.registry import law_from_dict
 from scalinglab.laws.selection import Selection
@@ -90,7 +90,7 @@ class SavedFit:
 def read_fit(path: str | Path) -> SavedFit:
     """Read FIT.json whole (see `load_fit` for the law and samples alone)."""
     law, samples = load_fit(path)
-    data = json.loads(Path(path).read_text())
+    data = read_json_object(path, "fit file")
     boot = None
     if samples is not None:
         info = data.get("bootstrap") or {}
@@ -119,14 +119,8 @@ def read_fit(path: str | Path) -> SavedFit:
 
 def load_fit(path: str | Path) -> tuple[Law, pd.DataFrame | None]:
     """Read FIT.json: the fitted law and its bootstrap samples (None when not bootstrapped)."""
-    path = Path(path)
-    if not path.is_file():
-        raise ScalinglabError(f"{path}: no such file")
-    try:
-        data = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise ScalinglabError(f"{path}: not a JSON fit file ({error})") from None
-    if not isinstance(data, dict) or data.get("params") is None:
+    data = read_json_object(path, "fit file")
+    if data.get("params") is None:
         raise ScalinglabError(
             f"{path}: not a fit file (no 'law' and 'params'); see `scalinglab fit --out`"
         )
