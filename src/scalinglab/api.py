@@ -29,6 +29,7 @@ from scalinglab.conventions import accounting_for, default_convention, get_conve
 from scalinglab.errors import ScalinglabError
 from scalinglab.extrapolation import check_reach, extrapolation
 from scalinglab.laws.base import Law
+from scalinglab.laws.downstream import AccuracyLaw
 from scalinglab.laws.uncertainty import Bootstrap
 from scalinglab.measurements import CURVE_INPUTS, read_measurements
 from scalinglab.predictions import predict as _predict
@@ -44,8 +45,7 @@ def read_runs(path: str | Path, column_map: dict[str, str] | None = None,
               final: str = "last", x: str | None = None, verbose: bool = True) -> pd.DataFrame:
     """A measurements CSV or Parquet file as the measurements table (`measurements`), with
     finished rows marked by the `final` rule; what was derived is printed to stderr."""
-    table, notes = read_measurements(path, column_map, x=x,
-                                     final=None if x in CURVE_INPUTS else final)
+    table, notes = read_measurements(path, column_map, x=x, final=final)
     if verbose:
         for message in notes:
             print(f"note: {message}", file=sys.stderr)
@@ -124,11 +124,13 @@ def bootstrap(law: Law, table: pd.DataFrame, n_resamples: int = 200, seed: int =
 
 def predict(law: Law, params: float | np.ndarray | list[float],
             tokens: float | np.ndarray | list[float], boot: Bootstrap | None = None,
-            allow_extrapolation: bool = False) -> pd.DataFrame:
+            allow_extrapolation: bool = False, accuracy: AccuracyLaw | None = None,
+            forms: dict[str, Law] | None = None) -> pd.DataFrame:
     """Loss at each (params, tokens) with 95% intervals for the law's mean and a new run, and
-    how far each point extrapolates (`predictions.predict`); refuses beyond
-    `extrapolation.MAX_EXTRAPOLATION` unless `allow_extrapolation`."""
-    table = _predict(law, params, tokens, boot)
+    how far each point extrapolates (`predictions.predict`, also the task `accuracy` and the
+    tied `forms` there); refuses beyond `extrapolation.MAX_EXTRAPOLATION` unless
+    `allow_extrapolation`. What `scalinglab predict` answers."""
+    table = _predict(law, params, tokens, boot, accuracy=accuracy, forms=forms)
     if law.fitted_range_ is not None:
         for row in table.itertuples():
             check_reach(extrapolation(law.fitted_range_, row.params, row.tokens, row.flops),
@@ -139,19 +141,10 @@ def predict(law: Law, params: float | np.ndarray | list[float],
 def plan(law: Law, compute: float, boot: Bootstrap | None = None,
          allow_extrapolation: bool = False) -> dict[str, Any]:
     """Compute-optimal N and D for `compute` FLOPs in the law's convention, the predicted loss
-    and, with `boot`, intervals on each (`decide.compute_optimal`, `decide.with_intervals`)."""
-    from scalinglab.extrapolation import check_buys_a_model
-
-    optimum = decide.compute_optimal(law, compute)
-    check_buys_a_model(optimum["n_params"], optimum["tokens"], compute)
+    and, with `boot`, intervals on each; refused past the extrapolation limit unless allowed
+    (`decide.plan`, what `scalinglab plan` answers)."""
     samples = boot.samples[boot.ok].to_dict("records") if boot is not None else None
-    result = decide.with_intervals(lambda lw: decide.compute_optimal(lw, compute), law, samples)
-    if law.fitted_range_ is not None:
-        reach = extrapolation(law.fitted_range_, optimum["n_params"], optimum["tokens"],
-                              optimum["flops"])
-        check_reach(reach, allow_extrapolation)
-        result["extrapolation"] = reach.to_dict()
-    return result
+    return decide.plan(law, compute, samples, allow_extrapolation)
 
 
 def plot_fit(law: Law, table: pd.DataFrame | None = None, boot: Bootstrap | None = None,

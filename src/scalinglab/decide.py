@@ -337,6 +337,27 @@ def with_intervals(
     return result
 
 
+def plan(law: Any, compute: float, samples: list[Mapping[str, float]] | None = None,
+         allow_extrapolation: bool = False) -> dict[str, Any]:
+    """The compute-optimal plan for `compute` FLOPs (`compute_optimal`) with intervals from
+    bootstrap `samples`, refused when it buys less than one parameter or token, or lies beyond
+    `extrapolation.MAX_EXTRAPOLATION` of the law's fitted range unless allowed; how far it
+    reaches is in `extrapolation` (the factors of `extrapolation.Extrapolation`)."""
+    from scalinglab.extrapolation import check_buys_a_model, check_reach, extrapolation
+
+    optimum = compute_optimal(law, compute)  # checked before any resample is planned
+    check_buys_a_model(optimum["n_params"], optimum["tokens"], compute)
+    reach = None
+    if getattr(law, "fitted_range_", None) is not None:
+        reach = extrapolation(law.fitted_range_, optimum["n_params"], optimum["tokens"],
+                              optimum["flops"])
+        check_reach(reach, allow_extrapolation)
+    result = with_intervals(lambda lw: compute_optimal(lw, compute), law, samples)
+    if reach is not None:
+        result["extrapolation"] = reach.to_dict()
+    return result
+
+
 PUBLISHED_LAWS = ("chinchilla-hoffmann", "chinchilla-epoch", "kaplan")
 
 

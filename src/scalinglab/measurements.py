@@ -46,14 +46,15 @@ def read_measurements(
     `x` names the one input of a one-variable law (e.g. a learning curve's `tokens`): then
     only `x` and `loss` are required and the other size columns stay empty when absent.
     `final` is the rule that marks finished rows (`apply_final_rule`; None leaves the table's
-    own column as it is, for a learning curve whose every evaluation is the data).
+    own column as it is). It does not apply to a learning curve's law (`x` in `CURVE_INPUTS`),
+    whose every evaluation is the data.
     Returns the validated table and notes about what was derived (e.g. tokens from flops), which
     the caller should show the user. Raises `ScalinglabError` naming the file, column, row and
     value for any bad input.
     """
     raw = read_table(path)
     table, notes = to_measurements(raw, column_map, source=str(path), x=x)
-    if final is not None:
+    if final is not None and x not in CURVE_INPUTS:
         table, more = apply_final_rule(table, final, str(path))
         notes += more
     return table, notes

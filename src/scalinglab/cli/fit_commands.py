@@ -37,6 +37,10 @@ DROP_OPTION = typer.Option(
     0, "--drop-highest-loss", help="Drop the K rows with the highest loss before fitting."
 )
 SEED_OPTION = typer.Option(0, "--seed", help="Seed of the bootstrap resampling.")
+ALL_ROWS_OPTION = typer.Option(
+    False, "--all-rows",
+    help="Fit every row, not only the fit regime (finished, past warmup and the plateau).",
+)
 FINAL_OPTION = typer.Option(
     "last", "--final",
     help="Which rows are finished models: last (marked rows, else each run's last evaluation), "
@@ -70,10 +74,7 @@ def fit(
         False, "--profile",
         help="Also print profile-likelihood intervals (rows taken as independent).",
     ),
-    all_rows: bool = typer.Option(
-        False, "--all-rows",
-        help="Fit every row, not only the fit regime (finished, past warmup and the plateau).",
-    ),
+    all_rows: bool = ALL_ROWS_OPTION,
     final: str = FINAL_OPTION,
     out: Path | None = typer.Option(None, "--out", help="Write the fit to this FIT.json."),
     as_json: bool = JSON_OPTION,
@@ -176,10 +177,7 @@ def backtest(
     ),
     seed: int = SEED_OPTION,
     jobs: int = JOBS_OPTION,
-    all_rows: bool = typer.Option(
-        False, "--all-rows",
-        help="Use every row, not only the fit regime (finished, past warmup and the plateau).",
-    ),
+    all_rows: bool = ALL_ROWS_OPTION,
     final: str = FINAL_OPTION,
     allow_extrapolation: bool = typer.Option(
         False, "--allow-extrapolation",
@@ -383,12 +381,11 @@ def _read(data: Path, column_map: list[str] | None, drop_highest_loss: int,
     from scalinglab import measurements
     from scalinglab.measurements import parse_column_map, read_measurements
 
-    curve = _is_curve(x)
-    if curve and final != "last":
+    if _is_curve(x) and final != "last":
         note(f"--final {final} is not used: a learning curve's law (--x {x}) fits every "
              "evaluation")
     table, notes = read_measurements(data, parse_column_map(column_map or []), x=x,
-                                     final=None if curve else final)
+                                     final=final)
     for message in notes:
         note(message)
     table = measurements.drop_highest_loss(

@@ -116,34 +116,26 @@ def plan(
     A fit of the lab's own runs plans in its own convention: the run recommended spends exactly
     --compute in exact FLOPs (weights, attention, output layer) and names its shape.
     """
-    from scalinglab import accounting, decide
-    from scalinglab.extrapolation import check_buys_a_model
+    from scalinglab import accounting, decide, laws
+    from scalinglab.errors import ScalinglabError
+    from scalinglab.extrapolation import Extrapolation
 
     compute, budget = _budget(compute, gpu_hours, budget_usd, gpu, mfu, peak_flops,
                               price_per_hour)
+    if task is not None and accuracy_path is None:
+        raise ScalinglabError("--task goes with --accuracy ACCURACY.json")
     law, samples = decide.load_law(law_name, fit_path)
+    saved = laws.read_fit(fit_path) if fit_path is not None else None
     given = {"family": family, "vocab_size": vocab_size, "n_ctx": n_ctx}
     if any(given.values()):
         law.accounting = {**(law.accounting or {"exact": True}),
                           **{k: v for k, v in given.items() if v}}
-    optimum = decide.compute_optimal(law, compute)
-    check_buys_a_model(optimum["n_params"], optimum["tokens"], compute)
-    reach = _reach(fit_path, optimum, allow_extrapolation)
-    result = decide.with_intervals(lambda lw: decide.compute_optimal(lw, compute), law, samples)
+    result = decide.plan(law, compute, samples, allow_extrapolation)
+    reach = Extrapolation(**result["extrapolation"]) if "extrapolation" in result else None
     result = {"law": law.name if law_name is None else law_name, **result}
     if budget:
         result["budget"] = budget
-    if accuracy_path is not None:
-        result["accuracy"] = _plan_accuracy(law, fit_path, optimum, accuracy_path, task)
-    elif task is not None:
-        from scalinglab.errors import ScalinglabError
-
-        raise ScalinglabError("--task goes with --accuracy ACCURACY.json")
-    if reach is not None:
-        result["extrapolation"] = reach.to_dict()
-    forms = _plan_forms(law, fit_path, optimum)
-    if forms is not None:
-        result["forms"] = forms
+    result.update(_at_the_optimum(law, saved, result, accuracy_path, task))
     if inference_tokens is not None:
         result["inference_aware"] = decide.with_intervals(
             lambda lw: decide.inference_optimal(lw, compute, inference_tokens), law, samples
@@ -213,58 +205,38 @@ def _budget(compute: float | None, gpu_hours: float | None, budget_usd: float | 
                    "mfu": mfu, "usd": budget_usd, "flops": flops}
 
 
-def _plan_forms(law: Any, fit_path: Path | None, optimum: dict[str, Any]) -> Any:
-    """The planned run's loss under each form tied with the law (`--law auto` fits), with the
-    interval over forms (`predictions.predict`); None when the fit kept no tied form."""
-    from scalinglab import laws
+def _at_the_optimum(law: Any, saved: Any, optimum: dict[str, Any], accuracy_path: Path | None,
+                    task: str | None) -> dict[str, Any]:
+    """What one prediction at the planned (N, D) adds (`predictions.predict`): the loss under
+    each form tied with the law (`--law auto` fits) with the interval over forms, and the
+    task's accuracy with its two-stage interval; {} when there is neither."""
+    from scalinglab.laws.downstream import load_accuracy_law
     from scalinglab.predictions import forms_sentence, predict
 
-    saved = laws.read_fit(fit_path) if fit_path is not None else None
-    if saved is None or not saved.forms:
-        return None
-    row = predict(law, optimum["n_params"], optimum["tokens"], saved.boot,
-                  forms=saved.forms).iloc[0]
-    sentence = forms_sentence(row)
-    if sentence:
-        note(sentence)
-    return {"loss": {law.name: float(row["loss"]),
-                     **{name: float(row[f"loss[{name}]"]) for name in saved.forms}},
+    forms = saved.forms if saved is not None else {}
+    accuracy = load_accuracy_law(accuracy_path, task) if accuracy_path is not None else None
+    if not forms and accuracy is None:
+        return {}
+    row = predict(law, optimum["n_params"], optimum["tokens"],
+                  saved.boot if saved is not None else None, accuracy=accuracy,
+                  forms=forms).iloc[0]
+    out: dict[str, Any] = {}
+    if forms:
+        sentence = forms_sentence(row)
+        if sentence:
+            note(sentence)
+        out["forms"] = {
+            "loss": {law.name: float(row["loss"]),
+                     **{name: float(row[f"loss[{name}]"]) for name in forms}},
             "interval": [float(row["forms_lo"]), float(row["forms_hi"])],
             "run_interval": [float(row["forms_run_lo"]), float(row["forms_run_hi"])],
             "spread": float(row["forms_spread"]), "sentence": sentence}
-
-
-def _plan_accuracy(law: Any, fit_path: Path | None, optimum: dict[str, Any],
-                   accuracy_path: Path, task: str | None) -> dict[str, Any]:
-    """The task accuracy of the planned run, acc(L(N_opt, D_opt)), with its two-stage
-    interval where the fit has bootstrap samples (`predictions.predict`)."""
-    from scalinglab import laws
-    from scalinglab.laws.downstream import load_accuracy_law
-    from scalinglab.predictions import predict
-
-    accuracy = load_accuracy_law(accuracy_path, task)
-    boot = laws.read_fit(fit_path).boot if fit_path is not None else None
-    row = predict(law, optimum["n_params"], optimum["tokens"], boot,
-                  accuracy=accuracy).iloc[0]
-    return {"task": accuracy.task, "form": accuracy.form, "accuracy": float(row["accuracy"]),
+    if accuracy is not None:
+        out["accuracy"] = {
+            "task": accuracy.task, "form": accuracy.form, "accuracy": float(row["accuracy"]),
             "interval": None if row["accuracy_lo"] != row["accuracy_lo"] else
             [float(row["accuracy_lo"]), float(row["accuracy_hi"])]}
-
-
-def _reach(fit_path: Path | None, optimum: dict[str, Any], allow: bool) -> Any:
-    """How far the planned run lies beyond the fit's runs (None without a recorded range);
-    refused beyond the limit unless allowed (`extrapolation.check_reach`)."""
-    from scalinglab import laws
-    from scalinglab.extrapolation import check_reach, extrapolation
-
-    if fit_path is None:
-        return None
-    fitted = laws.read_fit(fit_path).fitted_range
-    if fitted is None:
-        return None
-    reach = extrapolation(fitted, optimum["n_params"], optimum["tokens"], optimum["flops"])
-    check_reach(reach, allow)
-    return reach
+    return out
 
 
 @app.command()

@@ -47,9 +47,9 @@ def predict(
     With --accuracy, also the task's accuracy acc(L(N, D)), its interval from both stages.
     """
     from scalinglab import decide, laws
+    from scalinglab.api import predict as predict_points
     from scalinglab.errors import ScalinglabError
-    from scalinglab.extrapolation import check_buys_a_model, check_reach, extrapolation
-    from scalinglab.predictions import predict as predict_points
+    from scalinglab.extrapolation import check_buys_a_model
 
     given = [name for name, value in (("--params/--tokens", params if params is not None
                                        else tokens), ("--compute", compute),
@@ -75,20 +75,15 @@ def predict(
         accuracy = load_accuracy_law(accuracy_path, task)
     elif task is not None:
         raise ScalinglabError("--task goes with --accuracy ACCURACY.json")
-    cost = decide.token_cost(law)
     if compute is not None:
-        optimum = decide.compute_optimal(law, compute, cost)
+        optimum = decide.compute_optimal(law, compute)
         check_buys_a_model(optimum["n_params"], optimum["tokens"], compute)
         n, d = [optimum["n_params"]], [optimum["tokens"]]
     elif points is not None:
         n, d = _read_points(points)
     else:
         n, d = [params], [tokens]
-    table = predict_points(law, n, d, boot, fitted, cost, accuracy=accuracy, forms=forms)
-    if fitted is not None:
-        for row in table.itertuples():
-            check_reach(extrapolation(fitted, row.params, row.tokens, row.flops),
-                        allow_extrapolation)
+    table = predict_points(law, n, d, boot, allow_extrapolation, accuracy, forms)
     result = _result(law, law_name, boot, fitted, table)
     if forms:
         from scalinglab.predictions import forms_sentence
