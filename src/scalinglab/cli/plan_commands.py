@@ -151,6 +151,9 @@ def plan(
             peak_flops=peak_flops)
     if reach is not None and reach.sentence():
         note(reach.sentence())  # stderr, also under --json
+    if "intervals" in result and "forms" not in result:
+        note(f"intervals are conditional on the {law.name} form (fit with --law auto to carry "
+             "the forms the data cannot tell apart)")
     if as_json:
         print_json(result)
         return
